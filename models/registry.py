@@ -1,0 +1,35 @@
+"""Builds engines from settings; the only place that knows which backend a key selects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.settings import ModelSettings
+from models.base import Embedder
+
+
+def load_embedder(settings: ModelSettings) -> Embedder:
+    """'ge2e' -> resemblyzer's GE2E weights in our pyannote Model; else a local checkpoint path."""
+    from models.embedding import PyannoteEmbedder
+
+    if settings.embedding == "ge2e":
+        from models.ge2e import GE2E, TARGET_DBFS
+
+        return PyannoteEmbedder(
+            GE2E.from_resemblyzer(),
+            model_name="ge2e-resemblyzer",
+            window_s=settings.embedding_window_s,
+            step_s=settings.embedding_step_s,
+            target_dbfs=TARGET_DBFS,
+        )
+    from pyannote.audio import Model
+
+    path = Path(settings.embedding)
+    if not path.exists():
+        raise FileNotFoundError(f"embedding checkpoint {path} does not exist (hub downloads are disabled)")
+    model = Model.from_pretrained(path)
+    if model is None:
+        raise ValueError(f"{path} is not a pyannote.audio checkpoint")
+    return PyannoteEmbedder(
+        model, model_name=path.name, window_s=settings.embedding_window_s, step_s=settings.embedding_step_s
+    )
