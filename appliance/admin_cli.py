@@ -1,0 +1,70 @@
+"""`scaiecho-admin`: operator commands on the box (tenants and API keys)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance.settings import load_settings
+from edge_server.auth import unknown_scopes
+from edge_server.db import open_database
+from edge_server.tenancy import create_key, create_tenant, find_tenant, revoke_key
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="scaiecho-admin", description="ScaiEcho operator commands.")
+    parser.add_argument("--data-dir", type=Path, default=None, help="same default as scaiecho-appliance up")
+    sub = parser.add_subparsers(dest="area", required=True)
+    tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True)
+    tenant_create = tenant.add_parser("create", help="create a tenant; prints its id")
+    tenant_create.add_argument("name")
+    key = sub.add_parser("key").add_subparsers(dest="action", required=True)
+    key_create = key.add_parser("create", help="create an API key; prints it once")
+    key_create.add_argument("--tenant", required=True, help="tenant id or name")
+    key_create.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe"
+    )
+    key_create.add_argument("--name", default="cli")
+    key_revoke = key.add_parser("revoke", help="revoke an API key at once")
+    key_revoke.add_argument("key_id")
+    args = parser.parse_args(argv)
+
+    settings = load_settings(args.data_dir)
+    db = open_database(settings.db_path)
+    try:
+        if args.area == "tenant":
+            try:
+                print(create_tenant(db, args.name))
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+        elif args.action == "create":
+            tenant_id = find_tenant(db, args.tenant)
+            if tenant_id is None:
+                print(f"error: no tenant {args.tenant!r}", file=sys.stderr)
+                return 1
+            scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+            bad = unknown_scopes(scopes)
+            if bad or not scopes:
+                print(
+                    f"error: unknown scopes {bad}" if bad else "error: give at least one scope",
+                    file=sys.stderr,
+                )
+                return 1
+            issued = create_key(db, tenant_id, scopes, args.name)
+            print(f"key id: {issued.id}", file=sys.stderr)
+            print(issued.token)
+        else:
+            if not revoke_key(db, args.key_id):
+                print(f"error: no live key {args.key_id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}", file=sys.stderr)
+    finally:
+        db.conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

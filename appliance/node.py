@@ -1,0 +1,233 @@
+"""The pyannote node: one OS process that holds enrolled speaker embeddings in memory.
+
+It computes an embedding from the reference speech the edge server sends, keeps it per tenant,
+records in Redis which speakers it holds, and heartbeats so that the edge server knows it is a
+candidate. It starts cold: whatever a previous process of the same node id held is forgotten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import logging
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.asyncio import Redis
+
+from appliance import node_protocol as proto
+from appliance import node_registry
+from appliance.clock import utc_now
+from appliance.crypto import cluster_token
+from appliance.settings import NodeSettings, Settings, load_settings
+from models.base import Embedder
+
+log = logging.getLogger("scaiecho.node")
+
+#: Less speech than this cannot give a usable embedding.
+MIN_SPEECH_S = 0.5
+
+
+@dataclass
+class NodeState:
+    """Everything one node process holds: its identity and the embeddings, per tenant."""
+
+    node_id: str
+    boot_id: str
+    embedder: Embedder
+    embeddings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def hold(self, tenant_id: str, speaker_id: str, embedding: np.ndarray) -> None:
+        """Keep one speaker's embedding."""
+        self.embeddings.setdefault(tenant_id, {})[speaker_id] = embedding
+
+    def release(self, tenant_id: str, speaker_id: str) -> bool:
+        """Forget one speaker; True when it was held."""
+        held = self.embeddings.get(tenant_id, {})
+        return held.pop(speaker_id, None) is not None
+
+    def held(self, tenant_id: str) -> list[str]:
+        """Speaker ids held for a tenant."""
+        return sorted(self.embeddings.get(tenant_id, {}))
+
+
+STATE = web.AppKey("state", NodeState)
+REDIS = web.AppKey("redis", Redis)
+SECRET = web.AppKey("secret", bytes)
+INFO = web.AppKey("info", node_registry.NodeInfo)
+NODE_SETTINGS = web.AppKey("node_settings", NodeSettings)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+@web.middleware
+async def cluster_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every internal route needs the cluster secret."""
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").encode()
+    if not header.startswith("Bearer ") or not hmac.compare_digest(token, request.app[SECRET]):
+        return _error(401, "unauthenticated", "the cluster secret is missing or wrong")
+    return await handler(request)
+
+
+async def hold_speaker(request: web.Request) -> web.Response:
+    """PUT reference speech -> compute and hold the embedding."""
+    state = request.app[STATE]
+    tenant_id, speaker_id = request.match_info["tenant_id"], request.match_info["speaker_id"]
+    try:
+        samples = proto.decode_samples(await request.read())
+    except ValueError as exc:
+        return _error(400, "invalid_audio", str(exc))
+    if len(samples) < MIN_SPEECH_S * 16000:
+        return _error(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
+    try:
+        embedding = await asyncio.to_thread(state.embedder.embed, samples)
+    except ValueError as exc:
+        return _error(422, "embedding_failed", str(exc))
+    state.hold(tenant_id, speaker_id, embedding)
+    await node_registry.mark_held(request.app[REDIS], state.node_id, tenant_id, speaker_id)
+    log.info("holding speaker %s of tenant %s", speaker_id, tenant_id)
+    return web.json_response({"ok": True, "node_id": state.node_id, "dimension": int(embedding.shape[0])})
+
+
+async def release_speaker(request: web.Request) -> web.Response:
+    """DELETE -> forget the embedding (idempotent)."""
+    state = request.app[STATE]
+    tenant_id, speaker_id = request.match_info["tenant_id"], request.match_info["speaker_id"]
+    was_held = state.release(tenant_id, speaker_id)
+    await node_registry.mark_released(request.app[REDIS], state.node_id, tenant_id, speaker_id)
+    return web.json_response({"ok": True, "node_id": state.node_id, "was_held": was_held})
+
+
+async def list_speakers(request: web.Request) -> web.Response:
+    """GET -> the speaker ids this process holds for a tenant (from memory, not Redis)."""
+    state = request.app[STATE]
+    return web.json_response(
+        {"node_id": state.node_id, "speaker_ids": state.held(request.match_info["tenant_id"])}
+    )
+
+
+async def status(request: web.Request) -> web.Response:
+    """GET -> identity and counts."""
+    state = request.app[STATE]
+    held = sum(len(v) for v in state.embeddings.values())
+    return web.json_response(
+        {"node_id": state.node_id, "boot_id": state.boot_id, "model": state.embedder.model_name, "held": held}
+    )
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[REDIS].aclose()
+
+
+async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[NODE_SETTINGS]
+    redis = app[REDIS]
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(settings.heartbeat_interval_s)
+            info = replace(app[INFO], last_heartbeat_at=utc_now())
+            try:
+                await node_registry.heartbeat(redis, info, settings.heartbeat_ttl_s)
+            except Exception:  # Redis restarting: keep beating, the TTL tells the truth
+                log.warning("heartbeat failed", exc_info=True)
+
+    task = asyncio.create_task(beat())
+    yield
+    task.cancel()
+    try:
+        await node_registry.deregister(redis, app[STATE].node_id)
+    except Exception:
+        log.warning("could not deregister cleanly", exc_info=True)
+
+
+def create_node_app(
+    state: NodeState, redis: Redis, secret: bytes, info: node_registry.NodeInfo, settings: NodeSettings
+) -> web.Application:
+    """The node's internal API; heartbeats run for the app's lifetime."""
+    app = web.Application(middlewares=[cluster_auth], client_max_size=64 * 1024 * 1024)
+    app[STATE] = state
+    app[REDIS] = redis
+    app[SECRET] = secret
+    app[INFO] = info
+    app[NODE_SETTINGS] = settings
+    app.cleanup_ctx.extend([_redis_ctx, _heartbeat_ctx])
+    app.router.add_get(proto.STATUS_PATH, status)
+    app.router.add_get(proto.speakers_path("{tenant_id}"), list_speakers)
+    app.router.add_put(proto.speaker_path("{tenant_id}", "{speaker_id}"), hold_speaker)
+    app.router.add_delete(proto.speaker_path("{tenant_id}", "{speaker_id}"), release_speaker)
+    return app
+
+
+async def serve(settings: Settings, node_id: str, redis_url: str, secret: bytes, port: int) -> None:
+    """Load the model, bind, register, and serve until cancelled."""
+    from models.registry import load_embedder
+
+    embedder = await asyncio.to_thread(load_embedder, settings.models)
+    boot_id = secrets.token_hex(8)
+    state = NodeState(node_id=node_id, boot_id=boot_id, embedder=embedder)
+    sock = socket.create_server((settings.nodes.host, port))
+    host, bound_port = sock.getsockname()[:2]
+    now = utc_now()
+    info = node_registry.NodeInfo(
+        node_id=node_id,
+        url=f"http://{host}:{bound_port}",
+        boot_id=boot_id,
+        engines=("pyannote",),
+        model=embedder.model_name,
+        started_at=now,
+        last_heartbeat_at=now,
+    )
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    app = create_node_app(state, redis, secret, info, settings.nodes)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    await node_registry.register(redis, info, settings.nodes.heartbeat_ttl_s)
+    log.info("node %s (boot %s) serving on %s", node_id, boot_id, info.url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`scaiecho-node --node-id ID --redis-url URL --cluster-secret-file F`."""
+    parser = argparse.ArgumentParser(prog="scaiecho-node", description="One ScaiEcho pyannote node.")
+    parser.add_argument("--node-id", required=True)
+    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--cluster-secret-file", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None, help="where config.toml is looked up")
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--port", type=int, default=0, help="internal API port (0 = any free port)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.node_id} %(levelname)s %(message)s")
+    settings = load_settings(args.data_dir, args.config)
+    secret = cluster_token(args.cluster_secret_file)
+    import signal
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(settings, args.node_id, args.redis_url, secret, args.port))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()

