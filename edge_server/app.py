@@ -1,0 +1,65 @@
+"""The edge server's application factory: `create_app(settings) -> web.Application`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from appliance.crypto import MasterKey, cluster_token
+from appliance.settings import Settings
+from edge_server import appkeys
+from edge_server.blobs import BlobStore
+from edge_server.cluster import Cluster
+from edge_server.db import open_database
+from edge_server.errors import error_middleware
+from edge_server.reconciler import reconciler_ctx
+from edge_server.routes import speakers, system
+
+log = logging.getLogger("scaiecho.edge")
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """SQLite (migrated) and the blob store; orphan ciphertext from a crash is swept first."""
+    settings = app[appkeys.SETTINGS]
+    db = open_database(settings.db_path)
+    app[appkeys.DB] = db
+    store = BlobStore(settings.blob_dir, MasterKey.load_or_create(settings.master_key_path), db)
+    removed = store.sweep_orphans()
+    if removed:
+        log.info("removed %d orphan blob files left by an interrupted enrollment", removed)
+    app[appkeys.BLOBS] = store
+    yield
+    db.conn.close()
+
+
+async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Redis, the HTTP client for the nodes, and the `Cluster` facade over both."""
+    settings = app[appkeys.SETTINGS]
+    if settings.redis.url is None:
+        raise RuntimeError("the edge server needs settings.redis.url (scaiecho-appliance up sets it)")
+    redis = Redis.from_url(settings.redis.url, decode_responses=True)
+    http = aiohttp.ClientSession()
+    app[appkeys.REDIS] = redis
+    app[appkeys.HTTP] = http
+    app[appkeys.CLUSTER] = Cluster(
+        redis, http, cluster_token(settings.cluster_secret_path), settings.nodes.request_timeout_s
+    )
+    yield
+    await http.close()
+    await redis.aclose()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the edge server; resources open and close with the app's cleanup contexts."""
+    # client_max_size guards bodies read whole; multipart uploads are counted as they stream.
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_upload_bytes)
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.FANNING_OUT] = set()
+    app.cleanup_ctx.extend([database_ctx, cluster_ctx, reconciler_ctx])
+    app.add_routes(system.routes)
+    app.add_routes(speakers.routes)
+    return app

@@ -1,0 +1,106 @@
+"""Encrypted blob storage: ciphertext files under the data dir, wrapped keys in SQLite.
+
+Plaintext never reaches the disk: `put` seals in memory and writes only ciphertext (through a
+temporary file of ciphertext, renamed into place). A blob becomes visible only when the caller
+inserts its row in the same transaction as whatever owns it; `discard` removes the file of a
+blob whose transaction failed, and `sweep_orphans` removes files whose row never committed
+(a crash between the write and the commit).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from appliance.clock import utc_now
+from appliance.crypto import MasterKey
+from edge_server.tenancy import new_id
+
+SUFFIX = ".blob"
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A ciphertext file written to disk whose row the caller still has to insert."""
+
+    id: str
+    tenant_id: str
+    kind: str
+    path: Path
+    size: int
+    wrapped_key: bytes
+    master_key_id: str
+
+    def row(self) -> dict[str, Any]:
+        """The ``blobs`` row to insert in the owner's transaction."""
+        return {
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "kind": self.kind,
+            "size": self.size,
+            "wrapped_key": self.wrapped_key,
+            "master_key_id": self.master_key_id,
+            "created_at": utc_now(),
+            "destroyed_at": None,
+        }
+
+
+class BlobStore:
+    """Sealed blobs in ``root/<tenant_id>/<blob_id>.blob``."""
+
+    def __init__(self, root: Path, master_key: MasterKey, db: sqlite_utils.Database) -> None:
+        self.root = root
+        self.master_key = master_key
+        self.db = db
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _path(self, tenant_id: str, blob_id: str) -> Path:
+        return self.root / tenant_id / f"{blob_id}{SUFFIX}"
+
+    def put(self, tenant_id: str, kind: str, plaintext: bytes) -> StoredBlob:
+        """Seal and write; the returned row must be inserted by the caller (or `discard`ed)."""
+        blob_id = new_id("blob")
+        sealed = self.master_key.seal(plaintext, tenant_id, blob_id)
+        path = self._path(tenant_id, blob_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, sealed.ciphertext)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        return StoredBlob(
+            blob_id, tenant_id, kind, path, len(sealed.ciphertext), sealed.wrapped_key, sealed.master_key_id
+        )
+
+    def discard(self, blob: StoredBlob) -> None:
+        """Remove the file of a blob whose row was never committed."""
+        blob.path.unlink(missing_ok=True)
+
+    def get(self, tenant_id: str, blob_id: str) -> bytes:
+        """Decrypt a live blob of ``tenant_id``; KeyError when absent or destroyed."""
+        row = self.db.execute(
+            "SELECT wrapped_key FROM blobs WHERE id = ? AND tenant_id = ? AND destroyed_at IS NULL",
+            [blob_id, tenant_id],
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise KeyError(blob_id)
+        ciphertext = self._path(tenant_id, blob_id).read_bytes()
+        return self.master_key.open(ciphertext, row[0], tenant_id, blob_id)
+
+    def sweep_orphans(self) -> int:
+        """Delete ciphertext files (and temporaries) that have no committed row; returns how many."""
+        live = {r[0] for r in self.db.execute("SELECT id FROM blobs WHERE destroyed_at IS NULL").fetchall()}
+        removed = 0
+        for path in self.root.glob("*/*"):
+            if path.suffix == SUFFIX and path.stem in live:
+                continue
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,83 @@
+"""The edge server's side of the nodes: who is online, and parallel calls with per-node timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+import numpy as np
+from redis.asyncio import Redis
+
+from appliance import node_protocol as proto
+from appliance import node_registry
+from appliance.node_registry import NodeInfo
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """Outcome of one call on one node.
+
+    ``refused`` means the node answered and said no (the input is bad for it); a timeout or an
+    unreachable node is not a refusal: the node may accept the same speaker later.
+    """
+
+    node_id: str
+    ok: bool
+    error: str | None = None
+    refused: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """``{"ok": true}`` or ``{"ok": false, "error": "..."}``."""
+        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
+
+
+class Cluster:
+    """Reads the registry and talks to nodes' internal API with the cluster secret."""
+
+    def __init__(self, redis: Redis, http: aiohttp.ClientSession, secret: bytes, timeout_s: float) -> None:
+        self.redis = redis
+        self.http = http
+        self._auth = {"Authorization": f"Bearer {secret.decode()}"}
+        self.timeout_s = timeout_s
+
+    async def candidates(self) -> list[NodeInfo]:
+        """Nodes whose heartbeat is current and that run the pyannote engine."""
+        return [n for n in await node_registry.candidates(self.redis) if "pyannote" in n.engines]
+
+    async def _call(self, node: NodeInfo, method: str, path: str, body: bytes | None = None) -> NodeResult:
+        headers = dict(self._auth)
+        if body is not None:
+            headers["Content-Type"] = proto.AUDIO_CONTENT_TYPE
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        try:
+            async with self.http.request(
+                method, node.url + path, data=body, headers=headers, timeout=timeout
+            ) as resp:
+                if resp.status == 200:
+                    return NodeResult(node.node_id, ok=True)
+                try:
+                    payload = await resp.json()
+                    message = payload["error"]["message"]
+                except (aiohttp.ContentTypeError, KeyError, TypeError, ValueError):
+                    message = f"HTTP {resp.status}"
+                return NodeResult(node.node_id, ok=False, error=message, refused=400 <= resp.status < 500)
+        except TimeoutError:
+            return NodeResult(node.node_id, ok=False, error="timeout")
+        except aiohttp.ClientError:
+            return NodeResult(node.node_id, ok=False, error="unreachable")
+
+    async def hold(
+        self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str, speech: np.ndarray
+    ) -> dict[str, NodeResult]:
+        """Ask every node in parallel to embed and hold a speaker."""
+        body = proto.encode_samples(speech)
+        path = proto.speaker_path(tenant_id, speaker_id)
+        results = await asyncio.gather(*(self._call(n, "PUT", path, body) for n in nodes))
+        return {r.node_id: r for r in results}
+
+    async def release(self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str) -> dict[str, NodeResult]:
+        """Ask every node in parallel to forget a speaker."""
+        path = proto.speaker_path(tenant_id, speaker_id)
+        results = await asyncio.gather(*(self._call(n, "DELETE", path) for n in nodes))
+        return {r.node_id: r for r in results}

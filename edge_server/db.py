@@ -1,0 +1,63 @@
+"""SQLite metadata through sqlite-utils: connection pragmas and numbered migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import sqlite_utils
+
+from appliance.clock import utc_now
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    """Open (creating) the database in WAL mode with foreign keys and secure delete on."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+    # secure_delete: freed pages (e.g. a destroyed wrapped key) are zeroed, not left behind.
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=FULL"):
+        conn.execute(f"PRAGMA {pragma}")
+    path.chmod(0o600)
+    return sqlite_utils.Database(conn)
+
+
+def migration_scripts() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every packaged migration, in order."""
+    folder = resources.files("edge_server") / "migrations"
+    scripts = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            scripts.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(scripts)
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not applied yet, each atomically; returns their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
+    done = []
+    for version, name, sql in migration_scripts():
+        if version in applied:
+            continue
+        # executescript commits first, so the whole migration and its bookkeeping row are
+        # wrapped in one explicit transaction: a failing migration leaves no trace.
+        record = f"INSERT INTO schema_migrations VALUES ({version}, '{name}', '{utc_now()}');"
+        try:
+            db.conn.executescript(f"BEGIN;\n{sql}\n{record}\nCOMMIT;")
+        except sqlite3.Error:
+            db.conn.rollback()
+            raise
+        done.append(name)
+    return done
+
+
+def open_database(path: Path) -> sqlite_utils.Database:
+    """Connect and bring the schema up to date."""
+    db = connect(path)
+    migrate(db)
+    return db

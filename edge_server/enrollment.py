@@ -1,0 +1,285 @@
+"""Enrollment: multipart form -> decode -> preflight -> consent record + encrypted blobs -> fan-out.
+
+Order matters. Everything that can reject the request (fields, size, decoding, preflight) runs
+before anything is stored. Blobs, the speaker row and the consent record then commit in one
+SQLite transaction, before any node is asked to hold the speaker; a failed commit removes the
+blob files it wrote. So a rejected enrollment leaves no row, no blob and no node holding anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from aiohttp import BodyPartReader, web
+
+from appliance.clock import utc_now
+from appliance.settings import Settings
+from edge_server import appkeys
+from edge_server import speakers as speaker_store
+from edge_server.auth import Principal
+from edge_server.errors import ApiError, invalid_field
+from edge_server.tenancy import new_id
+from models.audio import AudioError, DecodedAudio, decode
+from models.preflight import Report, Role, preflight
+from models.vad import Region, speech_only, speech_regions
+
+#: name -> (min chars, max chars, required)
+TEXT_FIELDS: dict[str, tuple[int, int, bool]] = {
+    "display_name": (1, 200, True),
+    "language_primary": (2, 35, True),
+    "description": (0, 2000, False),
+    "consent_user_full_name": (1, 200, True),
+    "consent_stated_purpose": (1, 1000, True),
+    "consent_text": (1, 5000, True),
+}
+FILE_FIELDS = ("reference", "consent")
+BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+CHUNK = 64 * 1024
+NO_NODE_NOTE = "no pyannote node is online; the profile stays pending until one is"
+
+
+@dataclass(frozen=True)
+class EnrollmentForm:
+    """A validated enrollment request."""
+
+    fields: dict[str, str | None]
+    reference: bytes
+    consent: bytes
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One recording decoded and preflighted."""
+
+    audio: DecodedAudio
+    regions: list[Region]
+    report: Report
+
+    @property
+    def speech(self) -> np.ndarray:
+        """The speech regions concatenated: what the nodes embed."""
+        return speech_only(self.audio.samples, self.regions)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "payload_too_large", f"the upload is larger than {limit} bytes", {"max_upload_bytes": limit}
+    )
+
+
+def _clean_text(name: str, raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid_field(name, f"{name} is not valid UTF-8") from exc
+    text = unicodedata.normalize("NFC", text).strip()
+    # consent_text may hold line breaks; no field may hold other control characters.
+    allowed = "\n\t" if name in ("consent_text", "description") else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
+        raise invalid_field(name, f"{name} contains control characters")
+    return text
+
+
+async def _read_part(part: BodyPartReader, budget: int, overflow: ApiError) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data += chunk
+        if len(data) > budget:
+            raise overflow
+    return bytes(data)
+
+
+async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
+    """Stream the multipart body into memory, refusing oversize uploads as soon as they show."""
+    limit = settings.server.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, "unsupported_media", "enrollment expects a multipart/form-data body")
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
+    values: dict[str, bytes] = {}
+    used = 0
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader) or not part.name:
+            raise ApiError(400, "bad_request", "nested or unnamed multipart parts are not accepted")
+        name = part.name
+        if name not in TEXT_FIELDS and name not in FILE_FIELDS:
+            raise invalid_field(name, f"unknown field {name!r}")
+        if name in values:
+            raise invalid_field(name, f"{name} is given more than once")
+        remaining = limit - used
+        field_bytes = settings.server.max_field_chars * 4  # UTF-8: at most 4 bytes a character
+        if name in TEXT_FIELDS and field_bytes < remaining:
+            values[name] = await _read_part(part, field_bytes, invalid_field(name, f"{name} is too long"))
+        else:
+            values[name] = await _read_part(part, remaining, _too_large(limit))
+        used += len(values[name])
+    fields: dict[str, str | None] = {}
+    for name, (low, high, required) in TEXT_FIELDS.items():
+        if name not in values:
+            if required:
+                raise invalid_field(name, f"{name} is required")
+            fields[name] = None
+            continue
+        text = _clean_text(name, values[name])
+        if not low <= len(text) <= high:
+            raise invalid_field(name, f"{name} must be {low} to {high} characters")
+        fields[name] = text or None
+    if not BCP47.match(fields["language_primary"] or ""):
+        raise invalid_field(
+            "language_primary", "language_primary must be a BCP-47 tag such as 'en' or 'de-CH'"
+        )
+    for name in FILE_FIELDS:
+        if name not in values:
+            raise invalid_field(name, f"the {name} recording is required")
+        if not values[name]:
+            raise invalid_field(name, f"the {name} recording is empty")
+    return EnrollmentForm(fields=fields, reference=values["reference"], consent=values["consent"])
+
+
+def analyse(data: bytes, role: Role, settings: Settings) -> Analysis:
+    """Decode and preflight one recording (CPU-bound: run it in a thread)."""
+    audio = decode(data, settings.preflight.max_duration_s)
+    regions = speech_regions(audio.samples)
+    return Analysis(audio, regions, preflight(audio, regions, role, settings.preflight))
+
+
+async def analyse_upload(data: bytes, role: Role, settings: Settings) -> Analysis:
+    """`analyse` off the event loop, with decoding errors as 415 naming the field."""
+    try:
+        return await asyncio.to_thread(analyse, data, role, settings)
+    except AudioError as exc:
+        raise ApiError(415, exc.code, f"{role}: {exc}", {"field": role}) from exc
+
+
+def preflight_block(reference: Report, consent: Report) -> dict[str, Any]:
+    """The API's ``preflight`` object."""
+    return {
+        "passed": reference.passed and consent.passed,
+        "reference": reference.to_json(),
+        "consent": consent.to_json(),
+    }
+
+
+def fanout_note(status: str, results: dict[str, Any]) -> str | None:
+    """What to tell the client about the fan-out, if anything."""
+    if not results:
+        return NO_NODE_NOTE
+    failed = {node: r.error for node, r in sorted(results.items()) if not r.ok}
+    if not failed:
+        return None
+    listed = ", ".join(f"{node} ({error})" for node, error in failed.items())
+    if status == "ready":
+        return f"not held by {listed}"
+    if status == "failed":
+        return f"every node refused the profile: {listed}"
+    return f"no node accepted the profile yet: {listed}; it stays pending and is offered again"
+
+
+async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, speech: np.ndarray) -> dict:
+    """Fan a speaker out to every online node, then persist the resulting status."""
+    cluster = app[appkeys.CLUSTER]
+    app[appkeys.FANNING_OUT].add(speaker_id)
+    try:
+        nodes = await cluster.candidates()
+        results = await cluster.hold(nodes, tenant_id, speaker_id, speech) if nodes else {}
+        status, reason = speaker_store.status_after_fanout(results)
+        speaker_store.set_status(app[appkeys.DB], speaker_id, status, reason)
+        return results
+    finally:
+        app[appkeys.FANNING_OUT].discard(speaker_id)
+
+
+async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, Any], str | None]:
+    """Run a whole enrollment; returns the speaker document and the optional note."""
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    db = app[appkeys.DB]
+    blobs = app[appkeys.BLOBS]
+    form = await read_form(request, settings)
+    reference = await analyse_upload(form.reference, "reference", settings)
+    consent = await analyse_upload(form.consent, "consent", settings)
+    block = preflight_block(reference.report, consent.report)
+    if not block["passed"]:
+        raise ApiError(
+            422,
+            "preflight_failed",
+            "a recording failed the quality preflight; see details for what to fix",
+            block,
+        )
+
+    tenant_id = principal.tenant_id
+    speaker_id = new_id("spk")
+    consent_id = new_id("cns")
+    now = utc_now()
+    stored = []
+    try:
+        stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
+        stored.append(await asyncio.to_thread(blobs.put, tenant_id, "consent", form.consent))
+        with db.conn:
+            db.table("blobs").insert_all([b.row() for b in stored])
+            db.table("speakers").insert(
+                {
+                    "id": speaker_id,
+                    "tenant_id": tenant_id,
+                    "display_name": form.fields["display_name"],
+                    "language_primary": form.fields["language_primary"],
+                    "description": form.fields["description"],
+                    "enrollment_status": "pending",
+                    "status_reason": None,
+                    "reference_blob_id": stored[0].id,
+                    "consent_blob_id": stored[1].id,
+                    "consent_id": consent_id,
+                    "preflight": json.dumps(block),
+                    "created_by_key_id": principal.key_id,
+                    "created_at": now,
+                    "updated_at": now,
+                    "deleted_at": None,
+                }
+            )
+            db.table("consent_records").insert(
+                {
+                    "id": consent_id,
+                    "tenant_id": tenant_id,
+                    "speaker_id": speaker_id,
+                    "user_full_name": form.fields["consent_user_full_name"],
+                    "stated_purpose": form.fields["consent_stated_purpose"],
+                    "consent_text": form.fields["consent_text"],
+                    "consent_audio_sha256": hashlib.sha256(form.consent).hexdigest(),
+                    "reference_audio_sha256": hashlib.sha256(form.reference).hexdigest(),
+                    "enrolled_by_key_id": principal.key_id,
+                    "recorded_at": now,
+                }
+            )
+    except BaseException:
+        for blob in stored:
+            blobs.discard(blob)
+        raise
+
+    results = await offer_to_nodes(app, tenant_id, speaker_id, reference.speech)
+    row = speaker_store.get_row(db, tenant_id, speaker_id)
+    assert row is not None
+    enrolled_on = sorted(node for node, r in results.items() if r.ok)
+    return speaker_store.to_json(row, enrolled_on), fanout_note(row["enrollment_status"], results)
+
+
+def reference_speech(app: web.Application, tenant_id: str, blob_id: str) -> np.ndarray:
+    """Decrypt and decode a stored reference, returning its speech (CPU-bound: use a thread)."""
+    data = app[appkeys.BLOBS].get(tenant_id, blob_id)
+    return analyse(data, "reference", app[appkeys.SETTINGS]).speech

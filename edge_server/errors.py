@@ -1,0 +1,84 @@
+"""API errors in the contract's shape, and the middleware that renders every failure that way."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger("scaiecho.edge")
+
+
+class ApiError(Exception):
+    """An error the client should see: ``{"error": {"code", "message", "details"}}``."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON document sent to the client."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+    def response(self) -> web.Response:
+        """As an aiohttp response."""
+        return web.json_response(self.body(), status=self.status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(data: Any, status: int = 200, **extra: Any) -> web.Response:
+    """A success document: ``{"data": ...}`` plus any top-level extras (``next_cursor``)."""
+    return web.json_response({"data": data, **extra}, status=status, dumps=_dumps)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    """The one 404 for missing and foreign objects alike (byte-identical by construction)."""
+    return ApiError(404, "not_found", f"no such {what}")
+
+
+def invalid_field(field: str, message: str) -> ApiError:
+    """422 naming the offending field."""
+    return ApiError(422, "invalid_field", message, {"field": field})
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure leaves as the contract's error document; never a stack trace or path."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "http_error")
+        message = "no such route" if exc.status == 404 else exc.reason
+        return ApiError(exc.status, code, message).response()
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return ApiError(
+            500, "internal_error", "the appliance hit an unexpected error; it has been logged"
+        ).response()

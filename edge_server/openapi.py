@@ -1,0 +1,226 @@
+"""The OpenAPI 3.1 description of the HTTP API (kept beside the routes; a test checks coverage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BASE = "/v1/modules/scaiecho"
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+AUTH_ERRORS = {
+    "401": _error_response("missing or invalid API key (`unauthenticated`)"),
+    "403": _error_response("the key lacks the scope (`forbidden`, `details.required_scope`)"),
+}
+
+PREFLIGHT_RECORDING = {
+    "type": "object",
+    "properties": {
+        "duration_s": {"type": "number"},
+        "speech_s": {"type": "number"},
+        "sample_rate_in": {"type": "integer"},
+        "channels_in": {"type": "integer"},
+        "format": {"type": "string", "enum": ["wav", "mp3", "flac", "ogg", "m4a"]},
+        "rms_dbfs": {"type": "number"},
+        "peak_dbfs": {"type": "number"},
+        "clipping_ratio": {"type": "number"},
+        "snr_db": {"type": ["number", "null"]},
+        "issues": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "severity": {"type": "string", "enum": ["error", "warning"]},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            }
+        },
+    },
+    "Preflight": {
+        "type": "object",
+        "properties": {
+            "passed": {"type": "boolean"},
+            "reference": PREFLIGHT_RECORDING,
+            "consent": PREFLIGHT_RECORDING,
+        },
+    },
+    "Speaker": {
+        "type": "object",
+        "required": [
+            "id",
+            "display_name",
+            "language_primary",
+            "enrollment_status",
+            "enrolled_on",
+            "created_at",
+        ],
+        "properties": {
+            "id": {"type": "string", "example": "spk_3f2a9c0d1e2b4a5f"},
+            "display_name": {"type": "string"},
+            "language_primary": {"type": "string"},
+            "description": {"type": ["string", "null"]},
+            "enrollment_status": {"type": "string", "enum": ["pending", "ready", "failed", "evicted"]},
+            "status_reason": {"type": "string"},
+            "enrolled_on": {"type": "array", "items": {"type": "string"}},
+            "created_at": {"type": "string", "format": "date-time"},
+            "consent": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "recorded_at": {"type": "string", "format": "date-time"},
+                    "consent_audio_sha256": {"type": "string"},
+                    "reference_audio_sha256": {"type": "string"},
+                },
+            },
+            "preflight": {"$ref": "#/components/schemas/Preflight"},
+            "note": {"type": "string"},
+        },
+    },
+    "Health": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "redis": {"type": "string", "enum": ["ok", "down"]},
+            "nodes_online": {"type": "integer"},
+            "asr": {"type": "string", "enum": ["ok", "down"]},
+        },
+    },
+}
+
+SPEAKER_ID = {"name": "speaker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def spec() -> dict[str, Any]:
+    """The whole document."""
+    speaker = {"$ref": "#/components/schemas/Speaker"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ScaiEcho appliance", "version": "1"},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Health of Redis, nodes and ASR",
+                    "security": [],
+                    "responses": {
+                        "200": _ok({"$ref": "#/components/schemas/Health"}),
+                        "503": _ok({"$ref": "#/components/schemas/Health"}, "degraded"),
+                    },
+                }
+            },
+            f"{BASE}/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": _ok({"type": "object"})},
+                }
+            },
+            f"{BASE}/speakers": {
+                "post": {
+                    "summary": "Enroll a speaker (scope scaiecho:enroll)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": [
+                                        "display_name",
+                                        "language_primary",
+                                        "consent_user_full_name",
+                                        "consent_stated_purpose",
+                                        "consent_text",
+                                        "reference",
+                                        "consent",
+                                    ],
+                                    "properties": {
+                                        "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
+                                        "language_primary": {"type": "string", "description": "BCP-47"},
+                                        "description": {"type": "string", "maxLength": 2000},
+                                        "consent_user_full_name": {"type": "string", "maxLength": 200},
+                                        "consent_stated_purpose": {"type": "string", "maxLength": 1000},
+                                        "consent_text": {"type": "string", "maxLength": 5000},
+                                        "reference": {"type": "string", "format": "binary"},
+                                        "consent": {"type": "string", "format": "binary"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _ok({"type": "object", "properties": {"data": speaker}}, "enrolled"),
+                        **AUTH_ERRORS,
+                        "413": _error_response("upload larger than the limit (`payload_too_large`)"),
+                        "415": _error_response("undecodable or unsupported audio (`unsupported_media`)"),
+                        "422": _error_response("`invalid_field` or `preflight_failed`"),
+                    },
+                },
+                "get": {
+                    "summary": "List the tenant's speakers, newest first (scope scaiecho:enroll)",
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _ok(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "data": {"type": "array", "items": speaker},
+                                    "next_cursor": {"type": ["string", "null"]},
+                                },
+                            }
+                        ),
+                        **AUTH_ERRORS,
+                        "422": _error_response("bad query parameter (`invalid_field`)"),
+                    },
+                },
+            },
+            f"{BASE}/speakers/{{speaker_id}}": {
+                "get": {
+                    "summary": "One speaker (scope scaiecho:enroll)",
+                    "parameters": [SPEAKER_ID],
+                    "responses": {
+                        "200": _ok({"type": "object", "properties": {"data": speaker}}),
+                        **AUTH_ERRORS,
+                        "404": _error_response("no such speaker in this tenant"),
+                        "410": _error_response("the speaker was erased (`speaker_deleted`)"),
+                    },
+                }
+            },
+        },
+    }

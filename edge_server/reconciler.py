@@ -1,0 +1,80 @@
+"""Background reconciliation of the database with the warm registry.
+
+Every tick: pending speakers are offered to the online nodes (so a speaker enrolled while no
+node ran turns ready by itself once one starts), and ready/evicted speakers follow which online
+nodes hold them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from appliance import node_registry
+from edge_server import appkeys
+from edge_server import speakers as speaker_store
+from edge_server.enrollment import offer_to_nodes, reference_speech
+
+log = logging.getLogger("scaiecho.reconciler")
+
+
+async def offer_pending(app: web.Application) -> None:
+    """Offer every pending speaker to the online nodes, one speaker at a time."""
+    db = app[appkeys.DB]
+    rows = db.execute(
+        "SELECT id, tenant_id, reference_blob_id FROM speakers "
+        "WHERE enrollment_status = 'pending' AND deleted_at IS NULL ORDER BY created_at"
+    ).fetchall()
+    for speaker_id, tenant_id, blob_id in rows:
+        if speaker_id in app[appkeys.FANNING_OUT] or not await app[appkeys.CLUSTER].candidates():
+            continue
+        speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
+        await offer_to_nodes(app, tenant_id, speaker_id, speech)
+
+
+async def follow_holders(app: web.Application) -> None:
+    """Move ready/evicted speakers to the status their online holders imply."""
+    db = app[appkeys.DB]
+    redis = app[appkeys.REDIS]
+    online = {n.node_id for n in await app[appkeys.CLUSTER].candidates()}
+    rows = db.execute(
+        "SELECT id, enrollment_status FROM speakers WHERE enrollment_status IN ('ready', 'evicted') "
+        "AND deleted_at IS NULL"
+    ).fetchall()
+    for speaker_id, status in rows:
+        if speaker_id in app[appkeys.FANNING_OUT]:
+            continue
+        holders = await node_registry.warm_node_ids(redis, speaker_id) & online
+        new_status = speaker_store.status_from_holders(status, holders)
+        if new_status != status:
+            log.info("speaker %s: %s -> %s", speaker_id, status, new_status)
+            speaker_store.set_status(db, speaker_id, new_status)
+
+
+async def reconcile_once(app: web.Application) -> None:
+    """One tick."""
+    await offer_pending(app)
+    await follow_holders(app)
+
+
+async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run `reconcile_once` every ``enrollment.reconcile_interval_s`` for the app's lifetime."""
+    interval = app[appkeys.SETTINGS].enrollment.reconcile_interval_s
+
+    async def loop() -> None:
+        while True:
+            try:
+                await reconcile_once(app)
+            except Exception:
+                log.warning("reconcile tick failed", exc_info=True)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,38 @@
+"""Unauthenticated system routes: health and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge_server import appkeys
+from edge_server.openapi import spec
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Redis, nodes and ASR at a glance; 200 when all is well, 503 otherwise."""
+    redis_ok = True
+    nodes_online = 0
+    try:
+        await request.app[appkeys.REDIS].ping()
+        nodes_online = len(await request.app[appkeys.CLUSTER].candidates())
+    except Exception:
+        redis_ok = False
+    # The on-box ASR engine is not part of this build yet (see docs/status.md).
+    asr_ok = False
+    ok = redis_ok and nodes_online > 0 and asr_ok
+    body = {
+        "status": "ok" if ok else "degraded",
+        "redis": "ok" if redis_ok else "down",
+        "nodes_online": nodes_online,
+        "asr": "ok" if asr_ok else "down",
+    }
+    return web.json_response(body, status=200 if ok else 503)
+
+
+@routes.get("/v1/modules/scaiecho/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3 description of every HTTP route."""
+    return web.json_response(spec())

@@ -1,0 +1,142 @@
+"""Speakers: status rules (pure), rows to API documents, and list queries with cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import sqlite_utils
+
+from appliance.clock import utc_now
+from edge_server.cluster import NodeResult
+
+Status = Literal["pending", "ready", "failed", "evicted", "deleted"]
+LISTABLE_STATUSES = ("pending", "ready", "failed", "evicted")
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+def status_after_fanout(results: Mapping[str, NodeResult]) -> tuple[Status, str | None]:
+    """Status and reason once an enrollment was offered to ``results``' nodes.
+
+    Any acceptance makes it ready. With no node, or only timeouts and unreachable nodes, it stays
+    pending (a later node may accept it). Only when every node that answered refused it, and none
+    merely failed to answer, is it failed, with the first refusal as reason.
+    """
+    if any(r.ok for r in results.values()):
+        return "ready", None
+    if results and all(r.refused for r in results.values()):
+        first = results[sorted(results)[0]]
+        return "failed", first.error or "refused by every node"
+    return "pending", None
+
+
+def status_from_holders(current: Status, online_holders: Iterable[str]) -> Status:
+    """Status implied by which online nodes hold a speaker now.
+
+    ready/evicted follow the holders; pending turns ready when a node holds it; failed and
+    deleted are final here (a re-warm decides those explicitly).
+    """
+    holds = any(True for _ in online_holders)
+    if current in ("ready", "evicted"):
+        return "ready" if holds else "evicted"
+    if current == "pending" and holds:
+        return "ready"
+    return current
+
+
+def set_status(db: sqlite_utils.Database, speaker_id: str, status: Status, reason: str | None = None) -> None:
+    """Persist a status change."""
+    with db.conn:
+        db.conn.execute(
+            "UPDATE speakers SET enrollment_status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            [status, reason, utc_now(), speaker_id],
+        )
+
+
+SPEAKER_COLUMNS = (
+    "s.id, s.tenant_id, s.display_name, s.language_primary, s.description, s.enrollment_status, "
+    "s.status_reason, s.preflight, s.created_at, s.deleted_at, c.id AS consent_id, c.recorded_at, "
+    "c.consent_audio_sha256, c.reference_audio_sha256"
+)
+SPEAKER_FROM = "speakers s JOIN consent_records c ON c.id = s.consent_id"
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def get_row(db: sqlite_utils.Database, tenant_id: str, speaker_id: str) -> dict[str, Any] | None:
+    """One speaker of one tenant (deleted ones included), or None."""
+    rows = _rows(
+        db,
+        f"SELECT {SPEAKER_COLUMNS} FROM {SPEAKER_FROM} WHERE s.id = ? AND s.tenant_id = ?",
+        [speaker_id, tenant_id],
+    )
+    return rows[0] if rows else None
+
+
+def encode_cursor(row: Mapping[str, Any]) -> str:
+    """Opaque cursor pointing after ``row`` in newest-first order."""
+    return base64.urlsafe_b64encode(json.dumps([row["created_at"], row["id"]]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[str, str]:
+    """Inverse of `encode_cursor`; ValueError when it is not one of ours."""
+    try:
+        created_at, speaker_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error, TypeError) as exc:
+        raise ValueError("malformed cursor") from exc
+    if not isinstance(created_at, str) or not isinstance(speaker_id, str):
+        raise ValueError("malformed cursor")
+    return created_at, speaker_id
+
+
+def list_rows(
+    db: sqlite_utils.Database, tenant_id: str, status: str | None, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a tenant's live speakers, newest first, and the cursor of the next page."""
+    where = ["s.tenant_id = ?", "s.deleted_at IS NULL"]
+    params: list[Any] = [tenant_id]
+    if status is not None:
+        where.append("s.enrollment_status = ?")
+        params.append(status)
+    if cursor is not None:
+        created_at, speaker_id = decode_cursor(cursor)
+        where.append("(s.created_at < ? OR (s.created_at = ? AND s.id < ?))")
+        params += [created_at, created_at, speaker_id]
+    sql = (
+        f"SELECT {SPEAKER_COLUMNS} FROM {SPEAKER_FROM} WHERE {' AND '.join(where)} "
+        "ORDER BY s.created_at DESC, s.id DESC LIMIT ?"
+    )
+    rows = _rows(db, sql, [*params, limit + 1])
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def to_json(row: Mapping[str, Any], enrolled_on: list[str]) -> dict[str, Any]:
+    """The API's speaker document."""
+    doc: dict[str, Any] = {
+        "id": row["id"],
+        "display_name": row["display_name"],
+        "language_primary": row["language_primary"],
+        "description": row["description"],
+        "enrollment_status": row["enrollment_status"],
+        "enrolled_on": enrolled_on,
+        "created_at": row["created_at"],
+        "consent": {
+            "id": row["consent_id"],
+            "recorded_at": row["recorded_at"],
+            "consent_audio_sha256": row["consent_audio_sha256"],
+            "reference_audio_sha256": row["reference_audio_sha256"],
+        },
+        "preflight": json.loads(row["preflight"]),
+    }
+    if row["status_reason"]:
+        doc["status_reason"] = row["status_reason"]
+    return doc
