@@ -26,6 +26,7 @@ from appliance import node_protocol as proto
 from appliance import node_registry
 from appliance.clock import utc_now
 from appliance.crypto import cluster_token
+from appliance.periodic import running_every
 from appliance.settings import NodeSettings, Settings, load_settings
 from models.base import Embedder
 
@@ -135,17 +136,11 @@ async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = app[REDIS]
 
     async def beat() -> None:
-        while True:
-            await asyncio.sleep(settings.heartbeat_interval_s)
-            info = replace(app[INFO], last_heartbeat_at=utc_now())
-            try:
-                await node_registry.heartbeat(redis, info, settings.heartbeat_ttl_s)
-            except Exception:  # Redis restarting: keep beating, the TTL tells the truth
-                log.warning("heartbeat failed", exc_info=True)
+        info = replace(app[INFO], last_heartbeat_at=utc_now())
+        await node_registry.heartbeat(redis, info, settings.heartbeat_ttl_s)
 
-    task = asyncio.create_task(beat())
-    yield
-    task.cancel()
+    async with running_every(settings.heartbeat_interval_s, beat, log, delay_first=True):
+        yield
     try:
         await node_registry.deregister(redis, app[STATE].node_id)
     except Exception:

@@ -76,6 +76,15 @@ class Cluster:
         results = await asyncio.gather(*(self._call(n, "PUT", path, body) for n in nodes))
         return {r.node_id: r for r in results}
 
+    async def held_by(self, node: NodeInfo, tenant_id: str) -> list[str]:
+        """Speaker ids a node process holds in memory for a tenant (asks the node, not Redis)."""
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with self.http.get(
+            node.url + proto.speakers_path(tenant_id), headers=self._auth, timeout=timeout
+        ) as resp:
+            resp.raise_for_status()
+            return list((await resp.json())["speaker_ids"])
+
     async def release(self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str) -> dict[str, NodeResult]:
         """Ask every node in parallel to forget a speaker."""
         path = proto.speaker_path(tenant_id, speaker_id)

@@ -8,13 +8,13 @@ nodes hold them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from appliance import node_registry
+from appliance.periodic import running_every
 from edge_server import appkeys
 from edge_server import speakers as speaker_store
 from edge_server.enrollment import offer_to_nodes, reference_speech
@@ -64,17 +64,5 @@ async def reconcile_once(app: web.Application) -> None:
 async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run `reconcile_once` every ``enrollment.reconcile_interval_s`` for the app's lifetime."""
     interval = app[appkeys.SETTINGS].enrollment.reconcile_interval_s
-
-    async def loop() -> None:
-        while True:
-            try:
-                await reconcile_once(app)
-            except Exception:
-                log.warning("reconcile tick failed", exc_info=True)
-            await asyncio.sleep(interval)
-
-    task = asyncio.create_task(loop())
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running_every(interval, lambda: reconcile_once(app), log):
+        yield

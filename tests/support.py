@@ -1,0 +1,119 @@
+"""Shared test material: real speech from pyannote.audio's bundled sample, synthesized signals,
+and small helpers. Nothing here reads ../shared (a fresh clone does not have it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from models.audio import SAMPLE_RATE, decode, encode
+
+FORMATS = ("wav", "mp3", "flac", "ogg", "m4a")
+
+
+def sample_dir() -> Path:
+    """pyannote.audio's bundled sample folder, found without importing pyannote.audio."""
+    spec = importlib.util.find_spec("pyannote.audio")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "sample"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One RTTM speech turn."""
+
+    speaker: str
+    start: float
+    end: float
+
+
+@cache
+def sample_turns() -> tuple[Turn, ...]:
+    """The sample's reference RTTM."""
+    turns = []
+    for line in (sample_dir() / "sample.rttm").read_text().splitlines():
+        parts = line.split()
+        start, duration = float(parts[3]), float(parts[4])
+        turns.append(Turn(parts[7], start, start + duration))
+    return tuple(turns)
+
+
+@cache
+def sample_audio() -> np.ndarray:
+    """The whole sample as (n,) float32 at 16 kHz."""
+    return decode((sample_dir() / "sample.wav").read_bytes(), 600).samples
+
+
+def solo_speech(speaker: str) -> np.ndarray:
+    """Every stretch where only ``speaker`` talks, concatenated."""
+    audio = sample_audio()
+    own = np.zeros(len(audio), bool)
+    other = np.zeros(len(audio), bool)
+    for t in sample_turns():
+        span = slice(int(t.start * SAMPLE_RATE), int(t.end * SAMPLE_RATE))
+        (own if t.speaker == speaker else other)[span] = True
+    return audio[own & ~other]
+
+
+def sample_speakers() -> list[str]:
+    """Speaker labels of the sample's RTTM."""
+    return sorted({t.speaker for t in sample_turns()})
+
+
+def enrollment_audio(speaker: str) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, consent) from one sample speaker: the first 70 % and the rest of their speech."""
+    speech = solo_speech(speaker)
+    cut = int(len(speech) * 0.7)
+    pause = np.zeros(SAMPLE_RATE // 2, np.float32)
+    return np.concatenate([pause, speech[:cut], pause]), np.concatenate([pause, speech[cut:], pause])
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Real speech of about ``seconds`` from the sample (looped), for size-driven tests."""
+    audio = sample_audio()[int(6.5 * SAMPLE_RATE) :]
+    reps = int(np.ceil(seconds * SAMPLE_RATE / len(audio)))
+    return np.tile(audio, reps)[: int(seconds * SAMPLE_RATE)]
+
+
+def noise(seconds: float, level: float = 0.1, seed: int = 0) -> np.ndarray:
+    """White noise."""
+    return np.random.default_rng(seed).normal(0, level, int(seconds * SAMPLE_RATE)).astype(np.float32)
+
+
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16 kHz mono WAV in memory."""
+    return encode(samples, "wav")
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
+    """Poll ``predicate`` until true or ``timeout_s`` passes; returns its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+ENROLL_FIELDS = {
+    "display_name": "Alice Example",
+    "language_primary": "en",
+    "description": "Customer success lead",
+    "consent_user_full_name": "Alice Example",
+    "consent_stated_purpose": "Meeting transcription diarization for the support team",
+    "consent_text": "I, Alice Example, consent to ScaiEcho enrolling my voice for diarization.",
+}
