@@ -14,7 +14,8 @@ from appliance.clock import utc_now
 def connect(path: Path) -> sqlite_utils.Database:
     """Open (creating) the database in WAL mode with foreign keys and secure delete on."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+    # Autocommit at the driver level; multi-statement writes use db.atomic() (savepoints nest).
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
     # secure_delete: freed pages (e.g. a destroyed wrapped key) are zeroed, not left behind.
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "secure_delete=ON", "synchronous=FULL"):
         conn.execute(f"PRAGMA {pragma}")
@@ -50,7 +51,8 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         try:
             db.conn.executescript(f"BEGIN;\n{sql}\n{record}\nCOMMIT;")
         except sqlite3.Error:
-            db.conn.rollback()
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
             raise
         done.append(name)
     return done

@@ -232,7 +232,7 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
     try:
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "consent", form.consent))
-        with db.conn:
+        with db.atomic():
             db.table("blobs").insert_all([b.row() for b in stored])
             db.table("speakers").insert(
                 {

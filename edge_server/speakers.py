@@ -50,7 +50,7 @@ def status_from_holders(current: Status, online_holders: Iterable[str]) -> Statu
 
 def set_status(db: sqlite_utils.Database, speaker_id: str, status: Status, reason: str | None = None) -> None:
     """Persist a status change."""
-    with db.conn:
+    with db.atomic():
         db.conn.execute(
             "UPDATE speakers SET enrollment_status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
             [status, reason, utc_now(), speaker_id],

@@ -44,7 +44,7 @@ def create_tenant(db: sqlite_utils.Database, name: str) -> str:
     if db.execute("SELECT 1 FROM tenants WHERE name = ?", [name]).fetchone():
         raise ValueError(f"tenant {name!r} exists already")
     tenant_id = new_id("ten")
-    with db.conn:
+    with db.atomic():
         db.table("tenants").insert({"id": tenant_id, "name": name, "created_at": utc_now()})
     return tenant_id
 
@@ -61,7 +61,7 @@ def create_key(
     """Issue an API key ``sce_<id>_<secret>``; only its digest is stored."""
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    with db.conn:
+    with db.atomic():
         db.table("api_keys").insert(
             {
                 "id": key_id,
@@ -84,7 +84,7 @@ def revoke_key(db: sqlite_utils.Database, key_id: str, tenant_id: str | None = N
     if tenant_id is not None:
         sql += " AND tenant_id = ?"
         params.append(tenant_id)
-    with db.conn:
+    with db.atomic():
         cursor = db.conn.execute(sql, params)
     return cursor.rowcount == 1
 
