@@ -23,9 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     key = sub.add_parser("key").add_subparsers(dest="action", required=True)
     key_create = key.add_parser("create", help="create an API key; prints it once")
     key_create.add_argument("--tenant", required=True, help="tenant id or name")
-    key_create.add_argument(
-        "--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe"
-    )
+    key_create.add_argument("--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe")
     key_create.add_argument("--name", default="cli")
     key_revoke = key.add_parser("revoke", help="revoke an API key at once")
     key_revoke.add_argument("key_id")

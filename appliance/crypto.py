@@ -88,13 +88,9 @@ class MasterKey:
         """Encrypt ``plaintext`` under a fresh data key and wrap that key."""
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = nonce + AESGCM(data_key).encrypt(
-            nonce, plaintext, associated_data(tenant_id, blob_id, "data")
-        )
+        ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, associated_data(tenant_id, blob_id, "data"))
         wrap_nonce = secrets.token_bytes(NONCE_BYTES)
-        wrapped = wrap_nonce + self._aead.encrypt(
-            wrap_nonce, data_key, associated_data(tenant_id, blob_id, "key")
-        )
+        wrapped = wrap_nonce + self._aead.encrypt(wrap_nonce, data_key, associated_data(tenant_id, blob_id, "key"))
         return Sealed(ciphertext=ciphertext, wrapped_key=wrapped, master_key_id=self.key_id)
 
     def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes:

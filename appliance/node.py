@@ -112,9 +112,7 @@ async def release_speaker(request: web.Request) -> web.Response:
 async def list_speakers(request: web.Request) -> web.Response:
     """GET -> the speaker ids this process holds for a tenant (from memory, not Redis)."""
     state = request.app[STATE]
-    return web.json_response(
-        {"node_id": state.node_id, "speaker_ids": state.held(request.match_info["tenant_id"])}
-    )
+    return web.json_response({"node_id": state.node_id, "speaker_ids": state.held(request.match_info["tenant_id"])})
 
 
 async def status(request: web.Request) -> web.Response:

@@ -8,9 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 
-async def _loop(
-    tick: Callable[[], Awaitable[None]], interval_s: float, log: logging.Logger, delay_first: bool
-) -> None:
+async def _loop(tick: Callable[[], Awaitable[None]], interval_s: float, log: logging.Logger, delay_first: bool) -> None:
     current = asyncio.current_task()
     if delay_first:
         await asyncio.sleep(interval_s)

@@ -32,9 +32,7 @@ class ServerSettings(_Section):
         gt=0,
         description="Largest request body accepted; larger uploads get 413 before they are read whole.",
     )
-    max_field_chars: int = Field(
-        10_000, gt=0, description="Longest text form field accepted in a multipart body."
-    )
+    max_field_chars: int = Field(10_000, gt=0, description="Longest text form field accepted in a multipart body.")
 
 
 class RedisSettings(_Section):
@@ -72,9 +70,7 @@ class ModelSettings(_Section):
         description="'ge2e' = the GE2E encoder whose weights ship in resemblyzer, run through "
         "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
     )
-    embedding_window_s: float = Field(
-        1.6, gt=0, description="Sliding-window length of the embedding inference."
-    )
+    embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
     embedding_step_s: float = Field(0.8, gt=0, description="Sliding-window step of the embedding inference.")
     asr: str = Field(
         "tiny.en",

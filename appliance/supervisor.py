@@ -102,13 +102,9 @@ async def run(settings: Settings, config: Path | None) -> None:
         url = f"http://{settings.server.host}:{settings.server.port}"
         print(f"ScaiEcho edge server on {url} (data dir {settings.data_dir})", flush=True)
         waiter = asyncio.create_task(wait_for_nodes(redis_url, settings.nodes.count, 300.0))
-        done, _ = await asyncio.wait(
-            {waiter, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait({waiter, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if waiter in done:
-            print(
-                f"ScaiEcho ready: {waiter.result()}/{settings.nodes.count} pyannote nodes online", flush=True
-            )
+            print(f"ScaiEcho ready: {waiter.result()}/{settings.nodes.count} pyannote nodes online", flush=True)
         else:
             waiter.cancel()
         await stop.wait()
@@ -128,9 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run Redis, the pyannote nodes and the edge server in the foreground")
     up.add_argument("--data-dir", type=Path, default=None)
-    up.add_argument(
-        "--config", type=Path, default=None, help="TOML settings (default <data-dir>/config.toml)"
-    )
+    up.add_argument("--config", type=Path, default=None, help="TOML settings (default <data-dir>/config.toml)")
     up.add_argument("--nodes", type=int, default=None, help="pyannote node processes (default 2)")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)

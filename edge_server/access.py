@@ -9,9 +9,7 @@ from edge_server.auth import Principal, missing_scope
 from edge_server.errors import ApiError
 from edge_server.tenancy import authenticate
 
-UNAUTHENTICATED = ApiError(
-    401, "unauthenticated", "a valid API key is required: send 'Authorization: Bearer <key>'"
-)
+UNAUTHENTICATED = ApiError(401, "unauthenticated", "a valid API key is required: send 'Authorization: Bearer <key>'")
 
 
 def bearer_token(request: web.Request, allow_query: bool = False) -> str | None:

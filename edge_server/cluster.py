@@ -51,9 +51,7 @@ class Cluster:
             headers["Content-Type"] = proto.AUDIO_CONTENT_TYPE
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with self.http.request(
-                method, node.url + path, data=body, headers=headers, timeout=timeout
-            ) as resp:
+            async with self.http.request(method, node.url + path, data=body, headers=headers, timeout=timeout) as resp:
                 if resp.status == 200:
                     return NodeResult(node.node_id, ok=True)
                 try:

@@ -69,9 +69,7 @@ class Analysis:
 
 
 def _too_large(limit: int) -> ApiError:
-    return ApiError(
-        413, "payload_too_large", f"the upload is larger than {limit} bytes", {"max_upload_bytes": limit}
-    )
+    return ApiError(413, "payload_too_large", f"the upload is larger than {limit} bytes", {"max_upload_bytes": limit})
 
 
 def _clean_text(name: str, raw: bytes) -> str:
@@ -142,9 +140,7 @@ async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
             raise invalid_field(name, f"{name} must be {low} to {high} characters")
         fields[name] = text or None
     if not BCP47.match(fields["language_primary"] or ""):
-        raise invalid_field(
-            "language_primary", "language_primary must be a BCP-47 tag such as 'en' or 'de-CH'"
-        )
+        raise invalid_field("language_primary", "language_primary must be a BCP-47 tag such as 'en' or 'de-CH'")
     for name in FILE_FIELDS:
         if name not in values:
             raise invalid_field(name, f"the {name} recording is required")

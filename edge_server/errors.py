@@ -79,6 +79,4 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return ApiError(exc.status, code, message).response()
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return ApiError(
-            500, "internal_error", "the appliance hit an unexpected error; it has been logged"
-        ).response()
+        return ApiError(500, "internal_error", "the appliance hit an unexpected error; it has been logged").response()

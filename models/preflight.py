@@ -33,19 +33,13 @@ class PreflightSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_duration_s: float = Field(600.0, gt=0, description="Longest recording decoded; longer is an error.")
-    reference_min_speech_s: float = Field(
-        3.0, gt=0, description="Less speech than this in the reference: error."
-    )
-    reference_warn_speech_s: float = Field(
-        8.0, gt=0, description="Less speech than this in the reference: warning."
-    )
+    reference_min_speech_s: float = Field(3.0, gt=0, description="Less speech than this in the reference: error.")
+    reference_warn_speech_s: float = Field(8.0, gt=0, description="Less speech than this in the reference: warning.")
     consent_min_speech_s: float = Field(1.5, gt=0, description="Less speech than this in the consent: error.")
     min_speech_for_any_s: float = Field(
         0.3, ge=0, description="Below this much detected speech a recording has no speech at all."
     )
-    clipping_error_ratio: float = Field(
-        0.01, ge=0, le=1, description="Share of clipped samples that is an error."
-    )
+    clipping_error_ratio: float = Field(0.01, ge=0, le=1, description="Share of clipped samples that is an error.")
     clipping_warn_ratio: float = Field(0.001, ge=0, le=1, description="Share of clipped samples that warns.")
     min_snr_db: float = Field(10.0, description="Estimated SNR below this (dB) is an error.")
     warn_snr_db: float = Field(20.0, description="Estimated SNR below this (dB) warns.")
@@ -151,14 +145,10 @@ def assess(m: Metrics, role: Role, t: PreflightSettings) -> list[Issue]:
     """Issues of one recording's metrics; pure."""
     issues: list[Issue] = []
     if m.truncated:
-        issues.append(
-            Issue("too_long", "error", f"The recording is longer than {t.max_duration_s:g} s; trim it.")
-        )
+        issues.append(Issue("too_long", "error", f"The recording is longer than {t.max_duration_s:g} s; trim it."))
     min_speech = t.reference_min_speech_s if role == "reference" else t.consent_min_speech_s
     if m.speech_s < t.min_speech_for_any_s:
-        issues.append(
-            Issue("no_speech", "error", "No speech was detected. Check the microphone and speak clearly.")
-        )
+        issues.append(Issue("no_speech", "error", "No speech was detected. Check the microphone and speak clearly."))
     elif m.speech_s < min_speech:
         issues.append(
             Issue(
@@ -186,19 +176,13 @@ def assess(m: Metrics, role: Role, t: PreflightSettings) -> list[Issue]:
             )
         )
     elif m.clipping_ratio >= t.clipping_warn_ratio:
-        issues.append(
-            Issue("clipping", "warning", "Some samples are clipped; lower the input gain a little.")
-        )
+        issues.append(Issue("clipping", "warning", "Some samples are clipped; lower the input gain a little."))
     has_speech = m.speech_s >= t.min_speech_for_any_s
     if not has_speech and m.peak_dbfs < t.warn_speech_rms_dbfs:
-        issues.append(
-            Issue("too_quiet", "error", "The recording is nearly silent. Move closer or raise the gain.")
-        )
+        issues.append(Issue("too_quiet", "error", "The recording is nearly silent. Move closer or raise the gain."))
     if has_speech and m.rms_dbfs < t.min_speech_rms_dbfs:
         issues.append(
-            Issue(
-                "too_quiet", "error", f"Speech level is {m.rms_dbfs:.0f} dBFS. Move closer or raise the gain."
-            )
+            Issue("too_quiet", "error", f"Speech level is {m.rms_dbfs:.0f} dBFS. Move closer or raise the gain.")
         )
     elif has_speech and m.rms_dbfs < t.warn_speech_rms_dbfs:
         issues.append(Issue("too_quiet", "warning", "Speech is quiet; move closer to the microphone."))
@@ -212,9 +196,7 @@ def assess(m: Metrics, role: Role, t: PreflightSettings) -> list[Issue]:
                 )
             )
         elif m.snr_db < t.warn_snr_db:
-            issues.append(
-                Issue("low_snr", "warning", "Background noise is noticeable; a quieter room helps.")
-            )
+            issues.append(Issue("low_snr", "warning", "Background noise is noticeable; a quieter room helps."))
     return issues
 
 

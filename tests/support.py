@@ -82,6 +82,12 @@ def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
     return np.tile(audio, reps)[: int(seconds * SAMPLE_RATE)]
 
 
+def upsample(samples: np.ndarray, factor: int) -> np.ndarray:
+    """Linear interpolation to ``factor`` times the rate (16 kHz -> 48 kHz for "device" audio)."""
+    positions = np.arange(len(samples) * factor) / factor
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+
+
 def noise(seconds: float, level: float = 0.1, seed: int = 0) -> np.ndarray:
     """White noise."""
     return np.random.default_rng(seed).normal(0, level, int(seconds * SAMPLE_RATE)).astype(np.float32)

@@ -60,9 +60,7 @@ async def list_speakers(request: web.Request) -> web.Response:
 async def get_speaker(request: web.Request) -> web.Response:
     """One speaker of the caller's tenant."""
     principal = authorize(request, auth.ENROLL)
-    row = speaker_store.get_row(
-        request.app[appkeys.DB], principal.tenant_id, request.match_info["speaker_id"]
-    )
+    row = speaker_store.get_row(request.app[appkeys.DB], principal.tenant_id, request.match_info["speaker_id"])
     if row is None:
         raise not_found("speaker")
     if row["deleted_at"] is not None:

@@ -94,9 +94,7 @@ def make_settings(data_dir: Path, redis_url: str, secret: Path, **overrides: obj
 
 
 @pytest.fixture
-def settings(
-    tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path, nodes: list[NodeProcess]
-) -> Settings:
+def settings(tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path, nodes: list[NodeProcess]) -> Settings:
     return make_settings(tmp_path / "data", redis_server.url, cluster_secret)
 
 

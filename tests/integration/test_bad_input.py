@@ -33,7 +33,9 @@ def lying_wav(seconds_claimed: float, seconds_real: float) -> bytes:
 
 FLAC = encode(enrollment_audio(sample_speakers()[0])[0], "flac")
 
-CASES = {
+#: name -> (form field overrides, reference bytes, consent bytes, status, error code, field or issue)
+Case = tuple[dict[str, str | None], bytes | None, bytes | None, int, str, str]
+CASES: dict[str, Case] = {
     "missing display_name": ({"display_name": None}, None, None, 422, "invalid_field", "display_name"),
     "overlong display_name": ({"display_name": "x" * 201}, None, None, 422, "invalid_field", "display_name"),
     "blank display_name": ({"display_name": "   "}, None, None, 422, "invalid_field", "display_name"),
@@ -106,9 +108,7 @@ def small_limit_settings(
     )
 
 
-async def test_oversized_upload_refused_before_read_whole(
-    api_factory: ApiFactory, small_limit_settings: Settings
-):
+async def test_oversized_upload_refused_before_read_whole(api_factory: ApiFactory, small_limit_settings: Settings):
     api = await api_factory(small_limit_settings)
     big = wav_bytes(speech_like(40.0))  # 1.28 MB > 1 MB
 
@@ -151,9 +151,7 @@ async def test_recording_over_max_duration(api_factory: ApiFactory, small_limit_
 async def test_failed_commit_leaves_no_blob(api: Api) -> None:
     """A database failure after the blobs were written removes them again."""
     db = api.client.app[appkeys.DB]
-    db.execute(
-        "CREATE TRIGGER fail_speakers BEFORE INSERT ON speakers BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-    )
+    db.execute("CREATE TRIGGER fail_speakers BEFORE INSERT ON speakers BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     got, body = await enroll(api, REFERENCE, CONSENT)
     assert got == 500 and body["error"]["code"] == "internal_error" and "disk full" not in str(body)
     db.execute("DROP TRIGGER fail_speakers")

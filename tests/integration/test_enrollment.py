@@ -38,9 +38,7 @@ def speaker_files(index: int = 0, fmt: str = "wav") -> tuple[bytes, bytes]:
 
 
 async def enroll(api: Api, reference: bytes, consent: bytes, key: str | None = None, **fields: str | None):
-    resp = await api.client.post(
-        f"{BASE}/speakers", data=form(reference, consent, **fields), headers=api.headers(key)
-    )
+    resp = await api.client.post(f"{BASE}/speakers", data=form(reference, consent, **fields), headers=api.headers(key))
     return resp.status, await resp.json()
 
 
@@ -62,8 +60,7 @@ def stored_state(api: Api) -> dict[str, Any]:
     db = open_database(api.settings.db_path)
     try:
         counts = {
-            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("speakers", "blobs", "consent_records")
+            t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("speakers", "blobs", "consent_records")
         }
     finally:
         db.conn.close()
@@ -140,9 +137,7 @@ async def test_list_newest_first_with_cursor_and_filter(api: Api) -> None:
     page = await resp.json()
     assert [s["id"] for s in page["data"]] == ids[::-1][:2]
     assert page["next_cursor"]
-    resp = await api.client.get(
-        f"{BASE}/speakers?limit=2&cursor={page['next_cursor']}", headers=api.headers()
-    )
+    resp = await api.client.get(f"{BASE}/speakers?limit=2&cursor={page['next_cursor']}", headers=api.headers())
     page2 = await resp.json()
     assert [s["id"] for s in page2["data"]] == [ids[0]] and page2["next_cursor"] is None
     resp = await api.client.get(f"{BASE}/speakers?status=pending", headers=api.headers())
@@ -155,12 +150,8 @@ async def test_list_newest_first_with_cursor_and_filter(api: Api) -> None:
 async def test_other_tenant_gets_identical_404(api: Api) -> None:
     status, body = await enroll(api, *speaker_files())
     assert status == 201
-    foreign = await api.client.get(
-        f"{BASE}/speakers/{body['data']['id']}", headers=api.headers(api.other_key)
-    )
-    missing = await api.client.get(
-        f"{BASE}/speakers/spk_0000000000000000", headers=api.headers(api.other_key)
-    )
+    foreign = await api.client.get(f"{BASE}/speakers/{body['data']['id']}", headers=api.headers(api.other_key))
+    missing = await api.client.get(f"{BASE}/speakers/spk_0000000000000000", headers=api.headers(api.other_key))
     assert foreign.status == missing.status == 404
     assert await foreign.read() == await missing.read()
     listed = await api.client.get(f"{BASE}/speakers", headers=api.headers(api.other_key))

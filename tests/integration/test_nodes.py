@@ -1,0 +1,85 @@
+"""Node processes: registration and TTL liveness, cluster-secret auth, pending -> ready by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import aiohttp
+from redis.asyncio import Redis
+
+from appliance import node_protocol, node_registry
+from appliance.redis_server import BundledRedis
+from tests.integration.conftest import ApiFactory, NodeProcess, make_settings
+from tests.integration.test_enrollment import BASE, enroll, speaker_files
+
+
+async def test_internal_api_needs_the_cluster_secret(nodes: list[NodeProcess], redis_server: BundledRedis) -> None:
+    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    node = next(n for n in await node_registry.candidates(redis) if n.node_id == "node-1")
+    await redis.aclose()
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            async with http.get(node.url + node_protocol.STATUS_PATH, headers=headers) as resp:
+                assert resp.status == 401
+            async with http.put(node.url + node_protocol.speaker_path("t", "s"), data=b"\0" * 64000,
+                                headers=headers) as resp:  # fmt: skip
+                assert resp.status == 401
+
+
+async def test_pending_until_a_node_starts_then_ready(
+    api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path
+) -> None:
+    # Redis database 3 has no node at all.
+    url = redis_server.url.rsplit("/", 1)[0] + "/3"
+    api = await api_factory(make_settings(tmp_path / "data", url, cluster_secret))
+    status, body = await enroll(api, *speaker_files())
+    assert status == 201
+    speaker = body["data"]
+    assert speaker["enrollment_status"] == "pending"
+    assert speaker["enrolled_on"] == []
+    assert speaker["note"] == "no pyannote node is online; the profile stays pending until one is"
+
+    node = NodeProcess("node-9", url, cluster_secret).start()
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 30:
+            resp = await api.client.get(f"{BASE}/speakers/{speaker['id']}", headers=api.headers())
+            current = (await resp.json())["data"]
+            if current["enrollment_status"] == "ready":
+                break
+            await asyncio.sleep(0.2)
+        assert current["enrollment_status"] == "ready"
+        assert current["enrolled_on"] == ["node-9"]
+    finally:
+        node.stop()
+
+
+async def test_dead_node_leaves_candidates_within_its_ttl(redis_server: BundledRedis, cluster_secret: Path) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/4"
+    node = NodeProcess("node-k", url, cluster_secret).start()
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        assert [n.node_id for n in await node_registry.candidates(redis)] == ["node-k"]
+        assert node.proc is not None
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait()
+        killed = time.monotonic()
+        while await node_registry.candidates(redis) and time.monotonic() - killed < 15:
+            await asyncio.sleep(0.1)
+        assert await node_registry.candidates(redis) == []
+    finally:
+        await redis.aclose()
+
+
+async def test_clean_stop_deregisters_at_once(redis_server: BundledRedis, cluster_secret: Path) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/5"
+    node = NodeProcess("node-s", url, cluster_secret).start()
+    node.stop()  # SIGTERM: the node deregisters itself
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        assert await node_registry.candidates(redis) == []
+    finally:
+        await redis.aclose()
