@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from models.audio import encode
-from tests.e2e.conftest import Appliance
+from tests.appliance_process import Appliance
 from tests.support import ENROLL_FIELDS, FORMATS, enrollment_audio, sample_speakers, upsample
 
 BASE = "/v1/modules/scaiecho"

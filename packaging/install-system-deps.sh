@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages the appliance and its tests use. Run as root it installs them; otherwise it
+# only says what is missing (the appliance itself needs none: Redis and FFmpeg ship in wheels).
+set -euo pipefail
+
+packages=(libportaudio2 curl)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "note: not root; please install these Debian packages: ${missing[*]}" >&2
+fi

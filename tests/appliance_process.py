@@ -1,0 +1,82 @@
+"""Run `scaiecho-appliance up` as a subprocess and follow what it prints (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.support import free_port
+
+START_TIMEOUT_S = 180.0
+
+
+class Appliance:
+    """A running `scaiecho-appliance up` and everything it printed."""
+
+    def __init__(self, data_dir: Path, nodes: int, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.lines: list[str] = []
+        command = Path(sys.executable).parent / "scaiecho-appliance"
+        self.proc = subprocess.Popen(
+            [
+                str(command),
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                "--nodes",
+                str(nodes),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout_s: float = START_TIMEOUT_S) -> re.Match[str]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if match := re.search(pattern, line):
+                    return match
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"never printed {pattern!r}; output:\n" + "\n".join(self.lines[-40:]))
+
+    @property
+    def key(self) -> str:
+        return (self.data_dir / "bootstrap-api-key").read_text().strip()
+
+    @property
+    def redis_url(self) -> str:
+        return self.wait_for(r"bundled Redis on (redis://\S+)").group(1)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
