@@ -1,4 +1,4 @@
-"""`scaiecho-admin`: operator commands on the box (tenants and API keys)."""
+"""`scaiecho-admin`: operator commands on the box (tenants, API keys, audit verification)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from appliance.settings import load_settings
+from edge_server.audit import verify
 from edge_server.auth import unknown_scopes
 from edge_server.db import open_database
 from edge_server.tenancy import create_key, create_tenant, find_tenant, revoke_key
@@ -27,12 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     key_create.add_argument("--name", default="cli")
     key_revoke = key.add_parser("revoke", help="revoke an API key at once")
     key_revoke.add_argument("key_id")
+    audit_parser = sub.add_parser("audit").add_subparsers(dest="action", required=True)
+    audit_parser.add_parser("verify", help="walk the erasure audit hash chain; exit 1 on the first broken link")
     args = parser.parse_args(argv)
 
     settings = load_settings(args.data_dir)
     db = open_database(settings.db_path)
     try:
-        if args.area == "tenant":
+        if args.area == "audit":
+            result = verify(db)
+            if not result.ok:
+                print(f"BROKEN at erasure audit row {result.broken_seq}: {result.reason}")
+                return 1
+            print(f"OK: {result.rows} erasure audit rows, head {result.head}")
+        elif args.area == "tenant":
             try:
                 print(create_tenant(db, args.name))
             except ValueError as exc:

@@ -130,6 +130,6 @@ async def warm_node_ids(redis: Redis, speaker_id: str) -> set[str]:
     return {_text(m) for m in await redis.smembers(keys.warm(speaker_id))}
 
 
-async def held_count(redis: Redis, node_id: str) -> int:
-    """How many speakers a node holds."""
-    return int(await redis.scard(keys.node_held(node_id)))
+async def holdings(redis: Redis, node_id: str) -> list[tuple[str, str]]:
+    """``(tenant_id, speaker_id)`` pairs a node holds, per the warm registry."""
+    return [keys.parse_held_member(_text(m)) for m in await redis.smembers(keys.node_held(node_id))]

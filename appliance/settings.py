@@ -85,6 +85,12 @@ class EnrollmentSettings(_Section):
     reconcile_interval_s: float = Field(
         1.0, gt=0, description="How often pending speakers are offered to online nodes."
     )
+    rewarm_on_join: bool = Field(
+        True, description="Push the ready speakers a node should hold to it when it (re)joins cold."
+    )
+    rewarm_concurrency: int = Field(
+        4, ge=1, le=64, description="Speakers decoded and sent at once while re-warming one node."
+    )
 
 
 class Settings(_Section):

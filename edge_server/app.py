@@ -17,7 +17,7 @@ from edge_server.cluster import Cluster
 from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.reconciler import reconciler_ctx
-from edge_server.routes import speakers, system
+from edge_server.routes import admin, speakers, system
 
 log = logging.getLogger("scaiecho.edge")
 
@@ -59,7 +59,11 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_upload_bytes)
     app[appkeys.SETTINGS] = settings
     app[appkeys.FANNING_OUT] = set()
+    app[appkeys.ERASING] = set()
+    app[appkeys.KNOWN_BOOTS] = {}
+    app[appkeys.REWARMING] = {}
     app.cleanup_ctx.extend([database_ctx, cluster_ctx, reconciler_ctx])
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
+    app.add_routes(admin.routes)
     return app

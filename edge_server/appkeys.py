@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import sqlite_utils
 from aiohttp import web
@@ -19,3 +21,9 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLUSTER = web.AppKey("cluster", Cluster)
 #: Speaker ids whose fan-out is under way, so the reconciler does not offer them twice.
 FANNING_OUT = web.AppKey("fanning_out", set[str])
+#: Speaker ids whose erasure is under way in this process.
+ERASING = web.AppKey("erasing", set[str])
+#: Last boot id seen per node, to tell a restarted (cold) node from a heartbeat.
+KNOWN_BOOTS = web.AppKey("known_boots", dict[str, str])
+#: Re-warm tasks of joining nodes, by node id.
+REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])

@@ -83,6 +83,11 @@ class BlobStore:
         """Remove the file of a blob whose row was never committed."""
         blob.path.unlink(missing_ok=True)
 
+    def remove_files(self, tenant_id: str, blob_ids: list[str]) -> None:
+        """Unlink the ciphertext of blobs whose keys were destroyed (idempotent)."""
+        for blob_id in blob_ids:
+            self._path(tenant_id, blob_id).unlink(missing_ok=True)
+
     def get(self, tenant_id: str, blob_id: str) -> bytes:
         """Decrypt a live blob of ``tenant_id``; KeyError when absent or destroyed."""
         row = self.db.execute(

@@ -117,6 +117,76 @@ SCHEMAS: dict[str, Any] = {
 }
 
 SPEAKER_ID = {"name": "speaker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PAGING = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+]
+SCHEMAS["Warm"] = {
+    "type": "object",
+    "properties": {
+        "speaker_id": {"type": "string"},
+        "warm_node_ids": {"type": "array", "items": {"type": "string"}},
+        "candidate_node_ids": {"type": "array", "items": {"type": "string"}},
+        "stale_node_ids": {"type": "array", "items": {"type": "string"}},
+    },
+}
+SCHEMAS["ErasureReceipt"] = {
+    "type": "object",
+    "properties": {
+        "speaker_id": {"type": "string"},
+        "audit_id": {"type": "string"},
+        "blob_bytes_deleted": {"type": "integer"},
+        "evicted_from": {"type": "array", "items": {"type": "string"}},
+        "error_summary": {"type": "object", "additionalProperties": {"type": "string"}},
+        "deleted_at": {"type": "string", "format": "date-time"},
+    },
+}
+SCHEMAS["Node"] = {
+    "type": "object",
+    "properties": {
+        "node_id": {"type": "string"},
+        "engines": {"type": "array", "items": {"type": "string"}},
+        "model": {"type": "string"},
+        "started_at": {"type": "string", "format": "date-time"},
+        "last_heartbeat_at": {"type": "string", "format": "date-time"},
+        "warm_speakers": {"type": "integer"},
+    },
+}
+
+
+def _data(schema: dict[str, Any], listed: bool = False) -> dict[str, Any]:
+    if listed:
+        return _ok(
+            {
+                "type": "object",
+                "properties": {"data": {"type": "array", "items": schema}, "next_cursor": {"type": ["string", "null"]}},
+            }
+        )
+    return _ok({"type": "object", "properties": {"data": schema}})
+
+
+ADMIN_PATHS: dict[str, Any] = {
+    f"{BASE}/nodes": {
+        "get": {
+            "summary": "Online nodes (scope scaiecho:admin)",
+            "responses": {"200": _data({"$ref": "#/components/schemas/Node"}, listed=True), **AUTH_ERRORS},
+        }
+    },
+    f"{BASE}/audit/consents": {
+        "get": {
+            "summary": "Consent records of the tenant, newest first (scope scaiecho:admin)",
+            "parameters": PAGING,
+            "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
+        }
+    },
+    f"{BASE}/audit/erasures": {
+        "get": {
+            "summary": "Hash-chained erasure audit rows of the tenant, newest first (scope scaiecho:admin)",
+            "parameters": PAGING,
+            "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
+        }
+    },
+}
 
 
 def spec() -> dict[str, Any]:
@@ -218,9 +288,46 @@ def spec() -> dict[str, Any]:
                         "200": _ok({"type": "object", "properties": {"data": speaker}}),
                         **AUTH_ERRORS,
                         "404": _error_response("no such speaker in this tenant"),
-                        "410": _error_response("the speaker was erased (`speaker_deleted`)"),
+                        "410": _error_response("the speaker was erased (`speaker_deleted`, `details.audit_id`)"),
                     },
-                }
+                },
+                "delete": {
+                    "summary": "GDPR Art. 17 erasure (scope scaiecho:enroll)",
+                    "parameters": [SPEAKER_ID],
+                    "responses": {
+                        "200": _data({"$ref": "#/components/schemas/ErasureReceipt"}),
+                        **AUTH_ERRORS,
+                        "404": _error_response("no such speaker in this tenant"),
+                        "410": _error_response("already erased (`speaker_deleted`)"),
+                    },
+                },
             },
+            f"{BASE}/speakers/{{speaker_id}}/warm": {
+                "get": {
+                    "summary": "Which nodes hold the speaker (scope scaiecho:enroll)",
+                    "parameters": [SPEAKER_ID],
+                    "responses": {"200": _data({"$ref": "#/components/schemas/Warm"}), **AUTH_ERRORS},
+                },
+                "post": {
+                    "summary": "Re-warm on every candidate node or the listed ones (scope scaiecho:enroll)",
+                    "parameters": [SPEAKER_ID],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"node_ids": {"type": "array", "items": {"type": "string"}}},
+                                }
+                            }
+                        }
+                    },
+                    "responses": {
+                        "200": _data({"type": "object"}),
+                        **AUTH_ERRORS,
+                        "422": _error_response("a node id that is not a candidate (`invalid_field`)"),
+                    },
+                },
+            },
+            **ADMIN_PATHS,
         },
     }

@@ -18,6 +18,8 @@ from appliance.periodic import running_every
 from edge_server import appkeys
 from edge_server import speakers as speaker_store
 from edge_server.enrollment import offer_to_nodes, reference_speech
+from edge_server.erasure import resume_unfinished, settle_pending_evictions
+from edge_server.warming import rewarm_joiners
 
 log = logging.getLogger("scaiecho.reconciler")
 
@@ -56,7 +58,10 @@ async def follow_holders(app: web.Application) -> None:
 
 
 async def reconcile_once(app: web.Application) -> None:
-    """One tick."""
+    """One tick: finish erasures first, so nothing erased is ever offered or re-warmed."""
+    await resume_unfinished(app)
+    await settle_pending_evictions(app)
+    await rewarm_joiners(app)
     await offer_pending(app)
     await follow_holders(app)
 
@@ -66,3 +71,6 @@ async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:
     interval = app[appkeys.SETTINGS].enrollment.reconcile_interval_s
     async with running_every(interval, lambda: reconcile_once(app), log):
         yield
+    for task in app[appkeys.REWARMING].values():
+        task.cancel()
+    await asyncio.gather(*app[appkeys.REWARMING].values(), return_exceptions=True)

@@ -48,6 +48,16 @@ def status_from_holders(current: Status, online_holders: Iterable[str]) -> Statu
     return current
 
 
+def status_after_rewarm(current: Status, results: Mapping[str, NodeResult], online_holders: list[str]) -> Status:
+    """Status after an explicit re-warm: held anywhere online is ready; otherwise the fan-out rule
+    decides for never-ready speakers, and a ready one that no node holds is evicted."""
+    if online_holders:
+        return "ready"
+    if current in ("pending", "failed"):
+        return status_after_fanout(results)[0] if results else current
+    return "evicted"
+
+
 def set_status(db: sqlite_utils.Database, speaker_id: str, status: Status, reason: str | None = None) -> None:
     """Persist a status change."""
     with db.atomic():
@@ -59,7 +69,8 @@ def set_status(db: sqlite_utils.Database, speaker_id: str, status: Status, reaso
 
 SPEAKER_COLUMNS = (
     "s.id, s.tenant_id, s.display_name, s.language_primary, s.description, s.enrollment_status, "
-    "s.status_reason, s.preflight, s.created_at, s.deleted_at, c.id AS consent_id, c.recorded_at, "
+    "s.status_reason, s.preflight, s.created_at, s.deleted_at, s.erasure_audit_id, c.id AS consent_id, "
+    "c.recorded_at, "
     "c.consent_audio_sha256, c.reference_audio_sha256"
 )
 SPEAKER_FROM = "speakers s JOIN consent_records c ON c.id = s.consent_id"

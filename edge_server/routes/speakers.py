@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from appliance import node_registry
 from edge_server import appkeys, auth
 from edge_server import speakers as speaker_store
 from edge_server.access import authorize
+from edge_server.auth import Principal
 from edge_server.enrollment import enroll
+from edge_server.erasure import deleted_error, erase
 from edge_server.errors import ApiError, invalid_field, json_response, not_found
+from edge_server.warming import warm
 
 routes = web.RouteTableDef()
 BASE = "/v1/modules/scaiecho"
@@ -56,13 +61,85 @@ async def list_speakers(request: web.Request) -> web.Response:
     return json_response(docs, next_cursor=next_cursor)
 
 
-@routes.get(f"{BASE}/speakers/{{speaker_id}}")
-async def get_speaker(request: web.Request) -> web.Response:
-    """One speaker of the caller's tenant."""
-    principal = authorize(request, auth.ENROLL)
+def live_speaker(request: web.Request, principal: Principal) -> dict[str, Any]:
+    """The path's speaker in the caller's tenant: 404 when absent or foreign, 410 when erased."""
     row = speaker_store.get_row(request.app[appkeys.DB], principal.tenant_id, request.match_info["speaker_id"])
     if row is None:
         raise not_found("speaker")
     if row["deleted_at"] is not None:
-        raise ApiError(410, "speaker_deleted", "this speaker was erased", {"deleted_at": row["deleted_at"]})
+        raise deleted_error(row["erasure_audit_id"])
+    return row
+
+
+@routes.get(f"{BASE}/speakers/{{speaker_id}}")
+async def get_speaker(request: web.Request) -> web.Response:
+    """One speaker of the caller's tenant."""
+    principal = authorize(request, auth.ENROLL)
+    row = live_speaker(request, principal)
     return json_response(speaker_store.to_json(row, await enrolled_on(request, row["id"])))
+
+
+@routes.delete(f"{BASE}/speakers/{{speaker_id}}")
+async def delete_speaker(request: web.Request) -> web.Response:
+    """GDPR Art. 17 erasure; answers once the erasure is durable."""
+    principal = authorize(request, auth.ENROLL)
+    receipt = await erase(request.app, principal, request.match_info["speaker_id"])
+    return json_response(receipt.to_json())
+
+
+@routes.get(f"{BASE}/speakers/{{speaker_id}}/warm")
+async def get_warm(request: web.Request) -> web.Response:
+    """Where the speaker is warm, which nodes could hold it, and stale registry entries."""
+    principal = authorize(request, auth.ENROLL)
+    row = live_speaker(request, principal)
+    warm = await node_registry.warm_node_ids(request.app[appkeys.REDIS], row["id"])
+    candidates = {n.node_id for n in await request.app[appkeys.CLUSTER].candidates()}
+    return json_response(
+        {
+            "speaker_id": row["id"],
+            "warm_node_ids": sorted(warm),
+            "candidate_node_ids": sorted(candidates),
+            "stale_node_ids": sorted(warm - candidates),
+        }
+    )
+
+
+async def _node_ids_field(request: web.Request) -> list[str]:
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from exc
+    node_ids = body.get("node_ids", []) if isinstance(body, dict) else None
+    if not isinstance(node_ids, list) or not all(isinstance(n, str) for n in node_ids):
+        raise invalid_field("node_ids", "node_ids must be a list of node id strings")
+    return node_ids
+
+
+@routes.post(f"{BASE}/speakers/{{speaker_id}}/warm")
+async def post_warm(request: web.Request) -> web.Response:
+    """Embed the speaker again on every candidate node, or on the listed ones."""
+    principal = authorize(request, auth.ENROLL)
+    row = live_speaker(request, principal)
+    wanted = await _node_ids_field(request)
+    candidates = {n.node_id: n for n in await request.app[appkeys.CLUSTER].candidates()}
+    unknown = sorted(set(wanted) - set(candidates))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"not a candidate node: {', '.join(unknown)}",
+            {"field": "node_ids", "not_candidates": unknown},
+        )
+    targets = [candidates[n] for n in sorted(set(wanted))] if wanted else list(candidates.values())
+    results = await warm(request.app, row["id"], targets)
+    holders = await enrolled_on(request, row["id"])
+    status = speaker_store.status_after_rewarm(row["enrollment_status"], results, holders)
+    if status != row["enrollment_status"]:
+        speaker_store.set_status(request.app[appkeys.DB], row["id"], status)
+    return json_response(
+        {
+            "results": {n: r.to_json() for n, r in sorted(results.items())},
+            "enrolled_on": holders,
+            "enrollment_status": status,
+        }
+    )

@@ -1,0 +1,231 @@
+"""GDPR Art. 17 erasure as a resumable job: tombstone -> shred -> evict -> audit.
+
+Each step is durable before the next starts and every step is idempotent, so an edge server that
+dies anywhere in the middle finishes the job on restart (the reconciler resumes unfinished jobs)
+and never leaves a half-deleted speaker. The tombstone comes first: from that instant the speaker
+answers 410, is never offered to a node again, and nothing can read its recordings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from appliance import node_registry
+from appliance.clock import utc_now
+from edge_server import appkeys, audit
+from edge_server.auth import Principal
+from edge_server.errors import ApiError, not_found
+from edge_server.tenancy import new_id
+
+#: Set SCAIECHO_FAULT=erasure:<step> to make the process die right after that step (tests).
+FAULT_ENV = "SCAIECHO_FAULT"
+
+
+def fault_point(name: str) -> None:
+    """Crash on purpose here when the environment asks for it (crash-recovery tests)."""
+    if os.environ.get(FAULT_ENV) == name:
+        os._exit(70)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the client gets back from DELETE."""
+
+    speaker_id: str
+    audit_id: str
+    blob_bytes_deleted: int
+    evicted_from: list[str]
+    error_summary: dict[str, str]
+    deleted_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's erasure document."""
+        return {
+            "speaker_id": self.speaker_id,
+            "audit_id": self.audit_id,
+            "blob_bytes_deleted": self.blob_bytes_deleted,
+            "evicted_from": self.evicted_from,
+            "error_summary": self.error_summary,
+            "deleted_at": self.deleted_at,
+        }
+
+
+def deleted_error(audit_id: str | None) -> ApiError:
+    """410 for an erased speaker of the caller's own tenant."""
+    return ApiError(410, "speaker_deleted", "this speaker was erased", {"audit_id": audit_id})
+
+
+def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> None:
+    """Step 1, one transaction: mark deleted, scrub the profile, and record the job."""
+    db = app[appkeys.DB]
+    row = db.execute(
+        "SELECT deleted_at, erasure_audit_id, reference_blob_id, consent_blob_id FROM speakers "
+        "WHERE id = ? AND tenant_id = ?",
+        [speaker_id, principal.tenant_id],
+    ).fetchone()
+    if row is None:
+        raise not_found("speaker")
+    if row[0] is not None:
+        raise deleted_error(row[1])
+    now = utc_now()
+    blob_ids = [b for b in row[2:] if b]
+    with db.atomic():
+        db.execute(
+            "UPDATE speakers SET enrollment_status = 'deleted', deleted_at = ?, updated_at = ?, "
+            "display_name = '', description = NULL, preflight = '{}', status_reason = NULL WHERE id = ?",
+            [now, now, speaker_id],
+        )
+        db.table("erasure_jobs").insert(
+            {
+                "speaker_id": speaker_id,
+                "tenant_id": principal.tenant_id,
+                "requested_by_key_id": principal.key_id,
+                "requested_at": now,
+                "state": "tombstoned",
+                "blob_ids": json.dumps(blob_ids),
+            }
+        )
+    fault_point("erasure:after_tombstone")
+
+
+def _job(app: web.Application, speaker_id: str) -> dict[str, Any]:
+    cursor = app[appkeys.DB].execute("SELECT * FROM erasure_jobs WHERE speaker_id = ?", [speaker_id])
+    names = [d[0] for d in cursor.description]
+    return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def shred(app: web.Application, job: dict[str, Any]) -> None:
+    """Step 2: destroy the wrapped data keys (crypto-shredding), then the ciphertext files."""
+    db = app[appkeys.DB]
+    blob_ids = json.loads(job["blob_ids"])
+    marks = ",".join("?" * len(blob_ids))
+    size = db.execute(f"SELECT coalesce(sum(size), 0) FROM blobs WHERE id IN ({marks})", blob_ids).fetchone()[0]
+    with db.atomic():
+        db.execute(
+            f"UPDATE blobs SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, ?) WHERE id IN ({marks})",
+            [utc_now(), *blob_ids],
+        )
+        db.execute(
+            "UPDATE erasure_jobs SET state = 'shredded', blob_bytes_deleted = ? WHERE speaker_id = ?",
+            [size, job["speaker_id"]],
+        )
+    app[appkeys.BLOBS].remove_files(job["tenant_id"], blob_ids)
+    fault_point("erasure:after_shred")
+
+
+async def evict(app: web.Application, job: dict[str, Any]) -> None:
+    """Step 3: every online node forgets the speaker; unreachable holders owe an eviction."""
+    db = app[appkeys.DB]
+    cluster = app[appkeys.CLUSTER]
+    speaker_id, tenant_id = job["speaker_id"], job["tenant_id"]
+    online = await cluster.candidates()
+    holders = await node_registry.warm_node_ids(app[appkeys.REDIS], speaker_id)
+    results = await cluster.release(online, tenant_id, speaker_id)
+    evicted = sorted(n for n, r in results.items() if r.ok)
+    errors = {n: r.error or "error" for n, r in results.items() if not r.ok}
+    online_ids = {n.node_id for n in online}
+    for node_id in holders - online_ids:
+        errors[node_id] = "offline"
+    now = utc_now()
+    with db.atomic():
+        for node_id in errors:
+            db.execute(
+                "INSERT OR IGNORE INTO pending_evictions VALUES (?, ?, ?, ?)", [node_id, speaker_id, tenant_id, now]
+            )
+        db.execute(
+            "UPDATE erasure_jobs SET state = 'evicted', evicted_from = ?, error_summary = ? WHERE speaker_id = ?",
+            [json.dumps(evicted), json.dumps(dict(sorted(errors.items()))), speaker_id],
+        )
+    fault_point("erasure:after_evict")
+
+
+def record(app: web.Application, job: dict[str, Any]) -> None:
+    """Step 4: the immutable, hash-chained audit row; the job is done."""
+    db = app[appkeys.DB]
+    consent_id = db.execute("SELECT consent_id FROM speakers WHERE id = ?", [job["speaker_id"]]).fetchone()[0]
+    audit_id = new_id("era")
+    with db.atomic():
+        audit.append(
+            db,
+            {
+                "id": audit_id,
+                "tenant_id": job["tenant_id"],
+                "speaker_id": job["speaker_id"],
+                "consent_id": consent_id,
+                "requested_by_key_id": job["requested_by_key_id"],
+                "requested_at": job["requested_at"],
+                "completed_at": utc_now(),
+                "blob_ids": job["blob_ids"],
+                "blob_bytes_deleted": job["blob_bytes_deleted"],
+                "evicted_from": job["evicted_from"],
+                "error_summary": job["error_summary"],
+            },
+        )
+        db.execute(
+            "UPDATE erasure_jobs SET state = 'done', audit_id = ? WHERE speaker_id = ?", [audit_id, job["speaker_id"]]
+        )
+        db.execute("UPDATE speakers SET erasure_audit_id = ? WHERE id = ?", [audit_id, job["speaker_id"]])
+
+
+async def complete(app: web.Application, speaker_id: str) -> Receipt:
+    """Run the remaining steps of a tombstoned speaker's job (idempotent) and return its receipt."""
+    app[appkeys.ERASING].add(speaker_id)
+    try:
+        job = _job(app, speaker_id)
+        if job["state"] == "tombstoned":
+            shred(app, job)
+            job = _job(app, speaker_id)
+        if job["state"] == "shredded":
+            await evict(app, job)
+            job = _job(app, speaker_id)
+        if job["state"] == "evicted":
+            record(app, job)
+            job = _job(app, speaker_id)
+    finally:
+        app[appkeys.ERASING].discard(speaker_id)
+    deleted_at = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0]
+    return Receipt(
+        speaker_id=speaker_id,
+        audit_id=job["audit_id"],
+        blob_bytes_deleted=job["blob_bytes_deleted"],
+        evicted_from=json.loads(job["evicted_from"]),
+        error_summary=json.loads(job["error_summary"]),
+        deleted_at=deleted_at,
+    )
+
+
+async def erase(app: web.Application, principal: Principal, speaker_id: str) -> Receipt:
+    """The whole erasure of one speaker, acknowledged only once every step is durable."""
+    tombstone(app, principal, speaker_id)
+    return await complete(app, speaker_id)
+
+
+async def resume_unfinished(app: web.Application) -> None:
+    """Finish jobs a crashed process left behind."""
+    rows = app[appkeys.DB].execute("SELECT speaker_id FROM erasure_jobs WHERE state != 'done'").fetchall()
+    for (speaker_id,) in rows:
+        if speaker_id not in app[appkeys.ERASING]:
+            await complete(app, speaker_id)
+
+
+async def settle_pending_evictions(app: web.Application) -> None:
+    """Evict erased speakers from nodes that could not be reached at the time, once they answer."""
+    db = app[appkeys.DB]
+    rows = db.execute("SELECT node_id, speaker_id, tenant_id FROM pending_evictions").fetchall()
+    if not rows:
+        return
+    cluster = app[appkeys.CLUSTER]
+    online = {n.node_id: n for n in await cluster.candidates()}
+    for node_id, speaker_id, tenant_id in rows:
+        node = online.get(node_id)
+        if node is None:
+            continue
+        result = (await cluster.release([node], tenant_id, speaker_id))[node_id]
+        if result.ok:
+            with db.atomic():
+                db.execute("DELETE FROM pending_evictions WHERE node_id = ? AND speaker_id = ?", [node_id, speaker_id])

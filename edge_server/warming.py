@@ -1,0 +1,83 @@
+"""Putting speakers on nodes again: explicit re-warm, and re-warm of nodes that (re)join cold."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from appliance import node_registry
+from appliance.node_registry import NodeInfo
+from edge_server import appkeys
+from edge_server.cluster import NodeResult
+from edge_server.enrollment import reference_speech
+
+log = logging.getLogger("scaiecho.warming")
+
+#: Statuses of speakers every node should hold.
+WARMABLE = ("ready", "evicted")
+
+
+def _live_reference(app: web.Application, speaker_id: str) -> tuple[str, str] | None:
+    row = (
+        app[appkeys.DB]
+        .execute("SELECT tenant_id, reference_blob_id FROM speakers WHERE id = ? AND deleted_at IS NULL", [speaker_id])
+        .fetchone()
+    )
+    return (row[0], row[1]) if row else None
+
+
+async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> dict[str, NodeResult]:
+    """Embed a speaker's stored reference on ``nodes``. An erasure that raced us is undone at once."""
+    live = _live_reference(app, speaker_id)
+    if live is None or not nodes:
+        return {}
+    tenant_id, blob_id = live
+    speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
+    results = await app[appkeys.CLUSTER].hold(nodes, tenant_id, speaker_id, speech)
+    if _live_reference(app, speaker_id) is None:  # erased while we were embedding
+        await app[appkeys.CLUSTER].release(nodes, tenant_id, speaker_id)
+    return results
+
+
+async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
+    """Give a (re)joined node every warmable speaker it does not hold yet."""
+    settings = app[appkeys.SETTINGS].enrollment
+    held = {speaker for _, speaker in await node_registry.holdings(app[appkeys.REDIS], node.node_id)}
+    marks = ",".join("?" * len(WARMABLE))
+    rows = (
+        app[appkeys.DB]
+        .execute(
+            f"SELECT id FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL ORDER BY created_at",
+            list(WARMABLE),
+        )
+        .fetchall()
+    )
+    missing = [speaker_id for (speaker_id,) in rows if speaker_id not in held]
+    if not missing:
+        return
+    log.info("re-warming %s with %d speakers", node.node_id, len(missing))
+    gate = asyncio.Semaphore(settings.rewarm_concurrency)
+
+    async def one(speaker_id: str) -> None:
+        async with gate:
+            await warm(app, speaker_id, [node])
+
+    await asyncio.gather(*(one(s) for s in missing))
+    log.info("re-warmed %s", node.node_id)
+
+
+async def rewarm_joiners(app: web.Application) -> None:
+    """Start a re-warm for every node whose boot id this edge server has not seen yet."""
+    known = app[appkeys.KNOWN_BOOTS]
+    tasks = app[appkeys.REWARMING]
+    for node in await app[appkeys.CLUSTER].candidates():
+        if known.get(node.node_id) == node.boot_id:
+            continue
+        running = tasks.get(node.node_id)
+        if running is not None and not running.done():
+            continue  # a previous boot's re-warm is still going; the next tick retries
+        known[node.node_id] = node.boot_id
+        if app[appkeys.SETTINGS].enrollment.rewarm_on_join:
+            tasks[node.node_id] = asyncio.create_task(rewarm_node(app, node))
