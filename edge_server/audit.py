@@ -71,7 +71,7 @@ def verify(db: sqlite_utils.Database) -> Verification:
         row = dict(zip(names, values, strict=True))
         count += 1
         if row["seq"] != expected_seq:
-            return Verification(False, count, prev, row["seq"], f"row {expected_seq} is missing")
+            return Verification(False, count, prev, expected_seq, f"missing (the next row is {row['seq']})")
         if row["prev_hash"] != prev:
             return Verification(False, count, prev, row["seq"], "does not follow the previous row")
         if row_hash(prev, row) != row["row_hash"]:

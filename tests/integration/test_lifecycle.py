@@ -1,0 +1,299 @@
+"""Warm registry, node restarts and GDPR erasure with real node processes (their own Redis db)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.redis_server import BundledRedis
+from edge_server import appkeys
+from edge_server.db import open_database
+from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
+from tests.integration.test_enrollment import BASE, enroll, speaker_files, tenant_of
+
+pytestmark = pytest.mark.timeout(240)
+
+
+class Cell:
+    """An edge app with its own two nodes on a Redis database of their own."""
+
+    def __init__(self, api: Api, nodes: dict[str, NodeProcess]) -> None:
+        self.api = api
+        self.nodes = nodes
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        resp = await self.api.client.get(f"{BASE}{path}", headers=self.api.headers(), **kw)
+        return resp.status, await resp.json()
+
+    async def post(self, path: str, body: Any) -> tuple[int, Any]:
+        resp = await self.api.client.post(f"{BASE}{path}", json=body, headers=self.api.headers())
+        return resp.status, await resp.json()
+
+    async def delete(self, path: str) -> tuple[int, Any]:
+        resp = await self.api.client.delete(f"{BASE}{path}", headers=self.api.headers())
+        return resp.status, await resp.json()
+
+    async def warm(self, speaker_id: str) -> dict[str, list[str]]:
+        status, body = await self.get(f"/speakers/{speaker_id}/warm")
+        assert status == 200, body
+        return body["data"]
+
+    async def held_by(self, node_id: str) -> list[str]:
+        """Ask the node process itself what it holds for the tenant."""
+        cluster = self.api.client.app[appkeys.CLUSTER]
+        node = next(n for n in await cluster.candidates() if n.node_id == node_id)
+        return await cluster.held_by(node, tenant_of(self.api))
+
+    async def until(self, check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if await check():
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("condition not reached in time")
+
+    async def enroll(self) -> str:
+        status, body = await enroll(self.api, *speaker_files())
+        assert status == 201, body
+        return str(body["data"]["id"])
+
+
+_db_counter = iter(range(6, 16))
+
+
+@pytest.fixture
+async def cell(
+    api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path
+) -> AsyncIterator[Cell]:
+    url = redis_server.url.rsplit("/", 1)[0] + f"/{next(_db_counter)}"
+    started = {n: NodeProcess(n, url, cluster_secret).start(wait=False) for n in ("node-a", "node-b")}
+    for node in started.values():
+        assert node.registered() or await asyncio.to_thread(_wait_registered, node)
+    api = await api_factory(make_settings(tmp_path / "data", url, cluster_secret))
+    yield Cell(api, started)
+    for node in started.values():
+        node.stop()
+
+
+def _wait_registered(node: NodeProcess) -> bool:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not node.registered():
+        time.sleep(0.2)
+    return node.registered()
+
+
+def kill9(node: NodeProcess) -> None:
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait()
+
+
+async def test_kill_restart_and_rewarm(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    assert await cell.warm(speaker) == {
+        "speaker_id": speaker,
+        "warm_node_ids": ["node-a", "node-b"],
+        "candidate_node_ids": ["node-a", "node-b"],
+        "stale_node_ids": [],
+    }
+
+    kill9(cell.nodes["node-b"])
+
+    async def b_gone() -> bool:
+        return (await cell.warm(speaker))["candidate_node_ids"] == ["node-a"]
+
+    await cell.until(b_gone, 15)
+    warm = await cell.warm(speaker)
+    assert warm["warm_node_ids"] == ["node-a", "node-b"]  # the registry still names the dead node
+    assert warm["stale_node_ids"] == ["node-b"]
+    _, body = await cell.get(f"/speakers/{speaker}")
+    assert body["data"]["enrolled_on"] == ["node-a"] and body["data"]["enrollment_status"] == "ready"
+
+    # explicit re-warm: a dead node is not a candidate
+    status, body = await cell.post(f"/speakers/{speaker}/warm", {"node_ids": ["node-b"]})
+    assert status == 422 and body["error"]["details"]["field"] == "node_ids"
+    status, body = await cell.post(f"/speakers/{speaker}/warm", {"node_ids": []})
+    assert status == 200
+    assert body["data"]["results"] == {"node-a": {"ok": True}}
+    assert body["data"]["enrolled_on"] == ["node-a"] and body["data"]["enrollment_status"] == "ready"
+
+    # node-b comes back cold and the edge server re-warms it by itself
+    cell.nodes["node-b"].start()
+
+    async def b_warm_again() -> bool:
+        return (await cell.warm(speaker))["stale_node_ids"] == [] and len(
+            (await cell.warm(speaker))["warm_node_ids"]
+        ) == 2
+
+    await cell.until(b_warm_again, 30)
+    assert speaker in await cell.held_by("node-b")
+
+
+async def test_evicted_when_no_node_holds_then_ready(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    for node in cell.nodes.values():
+        kill9(node)
+
+    async def status_is(expected: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return (await cell.get(f"/speakers/{speaker}"))[1]["data"]["enrollment_status"] == expected
+
+        return check
+
+    await cell.until(await status_is("evicted"), 15)
+    cell.nodes["node-a"].start()
+    await cell.until(await status_is("ready"), 30)
+    assert (await cell.get(f"/speakers/{speaker}"))[1]["data"]["enrolled_on"] == ["node-a"]
+
+
+async def test_erasure_receipt_and_no_trace_left(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    settings = cell.api.settings
+    files = list(settings.blob_dir.glob("*/*"))
+    on_disk = sum(f.stat().st_size for f in files)
+
+    status, body = await cell.delete(f"/speakers/{speaker}")
+    assert status == 200, body
+    receipt = body["data"]
+    assert receipt["speaker_id"] == speaker and receipt["audit_id"].startswith("era_")
+    assert receipt["blob_bytes_deleted"] == on_disk > 0
+    assert receipt["evicted_from"] == ["node-a", "node-b"] and receipt["error_summary"] == {}
+
+    # 410 with the audit id from now on, and not listed
+    status, body = await cell.get(f"/speakers/{speaker}")
+    assert status == 410 and body["error"]["details"]["audit_id"] == receipt["audit_id"]
+    status, body = await cell.delete(f"/speakers/{speaker}")
+    assert status == 410 and body["error"]["code"] == "speaker_deleted"
+    assert (await cell.get(f"/speakers/{speaker}/warm"))[0] == 410
+    assert (await cell.get("/speakers"))[1]["data"] == []
+
+    # no trace: blob files, wrapped keys, Redis, node memory
+    assert list(settings.blob_dir.glob("*/*")) == []
+    db = open_database(settings.db_path)
+    assert db.execute("SELECT count(*) FROM blobs WHERE wrapped_key IS NOT NULL").fetchone()[0] == 0
+    assert db.execute("SELECT display_name, description FROM speakers").fetchone() == ("", None)
+    db.conn.close()
+    redis = cell.api.client.app[appkeys.REDIS]
+    assert await redis.smembers(f"scaiecho:warm:{speaker}") == set()
+    assert speaker not in await cell.held_by("node-a") and speaker not in await cell.held_by("node-b")
+
+    # the audit row, tenant-scoped
+    _, log = await cell.get("/audit/erasures")
+    assert [row["id"] for row in log["data"]] == [receipt["audit_id"]]
+    assert log["data"][0]["blob_bytes_deleted"] == on_disk
+    other = await cell.api.client.get(f"{BASE}/audit/erasures", headers=cell.api.headers(cell.api.other_key))
+    assert other.status == 403  # the other tenant's key has no admin scope
+
+
+async def test_erasure_with_a_dead_node_then_it_returns_cold(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    kill9(cell.nodes["node-b"])
+
+    async def b_gone() -> bool:
+        return (await cell.warm(speaker))["candidate_node_ids"] == ["node-a"]
+
+    await cell.until(b_gone, 15)
+    status, body = await cell.delete(f"/speakers/{speaker}")
+    assert status == 200
+    assert body["data"]["evicted_from"] == ["node-a"]
+    assert body["data"]["error_summary"] == {"node-b": "offline"}
+
+    cell.nodes["node-b"].start()
+    await asyncio.sleep(2.0)  # several reconcile ticks: re-warm of the joiner, pending evictions
+    assert speaker not in await cell.held_by("node-b")
+    db = open_database(cell.api.settings.db_path)
+    assert db.execute("SELECT count(*) FROM pending_evictions").fetchone()[0] == 0
+    db.conn.close()
+
+
+async def test_erasure_while_a_node_is_frozen_then_it_is_evicted(cell: Cell) -> None:
+    """A node that misses heartbeats but keeps its memory (SIGSTOP) is evicted when it is back."""
+    speaker = await cell.enroll()
+    frozen = cell.nodes["node-b"]
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+
+        async def b_gone() -> bool:
+            return (await cell.warm(speaker))["candidate_node_ids"] == ["node-a"]
+
+        await cell.until(b_gone, 15)
+        status, body = await cell.delete(f"/speakers/{speaker}")
+        assert status == 200 and body["data"]["error_summary"] == {"node-b": "offline"}
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+
+    async def b_evicted() -> bool:
+        candidates = [n.node_id for n in await cell.api.client.app[appkeys.CLUSTER].candidates()]
+        return "node-b" in candidates and speaker not in await cell.held_by("node-b")
+
+    await cell.until(b_evicted, 20)
+
+
+async def test_nodes_route(cell: Cell) -> None:
+    await cell.enroll()
+    status, body = await cell.get("/nodes")
+    assert status == 200
+    assert [(n["node_id"], n["engines"], n["warm_speakers"]) for n in body["data"]] == [
+        ("node-a", ["pyannote"], 1),
+        ("node-b", ["pyannote"], 1),
+    ]
+    assert body["data"][0]["model"] == "ge2e-resemblyzer"
+    other = await cell.api.client.get(f"{BASE}/nodes", headers=cell.api.headers(cell.api.other_key))
+    assert other.status == 403
+    assert (await other.json())["error"]["details"]["required_scope"] == "scaiecho:admin"
+
+
+def audit_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "appliance.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("tamper", ["flipped byte", "deleted row", "reordered rows"])
+async def test_audit_verify_catches_tampering(cell: Cell, tamper: str) -> None:
+    for _ in range(3):
+        assert (await cell.delete(f"/speakers/{await cell.enroll()}"))[0] == 200
+    settings = cell.api.settings
+    ok = audit_verify(settings.data_dir)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 3 erasure audit rows"), ok.stdout
+
+    conn = sqlite3.connect(settings.db_path)
+    (second_completed_at,) = conn.execute("SELECT completed_at FROM erasure_audit WHERE seq = 2").fetchone()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # the attacker has the file: triggers are no obstacle to them
+    conn.execute("DROP TRIGGER erasure_audit_immutable_update")
+    conn.execute("DROP TRIGGER erasure_audit_immutable_delete")
+    conn.commit()
+    if tamper == "deleted row":
+        conn.execute("DELETE FROM erasure_audit WHERE seq = 2")
+        conn.commit()
+    elif tamper == "reordered rows":
+        conn.execute("UPDATE erasure_audit SET seq = -1 WHERE seq = 2")
+        conn.execute("UPDATE erasure_audit SET seq = 2 WHERE seq = 3")
+        conn.execute("UPDATE erasure_audit SET seq = 3 WHERE seq = -1")
+        conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    if tamper == "flipped byte":
+        raw = bytearray(settings.db_path.read_bytes())
+        needle = second_completed_at.encode()  # stored in the audit row only
+        assert raw.count(needle) == 1
+        raw[raw.find(needle) + len(needle) - 2] ^= 0x01  # one bit of a millisecond digit
+        settings.db_path.write_bytes(bytes(raw))
+
+    broken = audit_verify(settings.data_dir)
+    assert broken.returncode == 1
+    assert broken.stdout.startswith("BROKEN at erasure audit row 2"), broken.stdout
