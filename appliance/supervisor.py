@@ -88,7 +88,9 @@ async def run(settings: Settings, config: Path | None) -> None:
         redis_url = settings.redis.url
         if redis_url is None:
             redis_server = BundledRedis(settings.data_dir / "redis")
-            await asyncio.to_thread(redis_server.start)
+            # Spawned from the main thread on purpose: PR_SET_PDEATHSIG follows the thread that
+            # forked the child, and a pool thread may exit long before the supervisor does.
+            redis_server.start()
             redis_url = redis_server.url
             log.info("bundled Redis on %s", redis_url)
         settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": redis_url})})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -19,7 +20,7 @@ START_TIMEOUT_S = 180.0
 class Appliance:
     """A running `scaiecho-appliance up` and everything it printed."""
 
-    def __init__(self, data_dir: Path, nodes: int, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, nodes: int, port: int | None = None, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -40,6 +41,7 @@ class Appliance:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         threading.Thread(target=self._pump, daemon=True).start()
 

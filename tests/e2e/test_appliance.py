@@ -144,9 +144,13 @@ def test_no_node_pending_then_ready_when_a_node_starts(tmp_path: Path) -> None:
         app.stop()
 
 
-async def get_speaker(app: Appliance, speaker_id: str) -> dict:
+async def get_speaker_status(app: Appliance, speaker_id: str) -> tuple[int, dict]:
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"{app.url}{BASE}/speakers/{speaker_id}", headers=app.headers()) as resp,
     ):
-        return (await resp.json())["data"]
+        return resp.status, await resp.json()
+
+
+async def get_speaker(app: Appliance, speaker_id: str) -> dict:
+    return (await get_speaker_status(app, speaker_id))[1]["data"]
