@@ -36,6 +36,7 @@ lint: $(STAMP)
 ## bench: speed and accuracy tables (benchmarks/README.md)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.enroll
+	$(BIN)/python -m benchmarks.erasure
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -97,7 +97,37 @@ async def hold_speaker(request: web.Request) -> web.Response:
     state.hold(tenant_id, speaker_id, embedding)
     await node_registry.mark_held(request.app[REDIS], state.node_id, tenant_id, speaker_id)
     log.info("holding speaker %s of tenant %s", speaker_id, tenant_id)
-    return web.json_response({"ok": True, "node_id": state.node_id, "dimension": int(embedding.shape[0])})
+    # The edge server keeps the embedding (encrypted) to re-warm restarted nodes quickly.
+    return web.json_response(
+        {
+            "ok": True,
+            "node_id": state.node_id,
+            "model": state.embedder.model_name,
+            "embedding": proto.encode_vector(embedding),
+        }
+    )
+
+
+async def hold_embeddings(request: web.Request) -> web.Response:
+    """POST precomputed embeddings of the node's own model -> hold them all (bulk re-warm)."""
+    state = request.app[STATE]
+    try:
+        body = await request.json()
+        items = [
+            (item["tenant_id"], item["speaker_id"], proto.decode_vector(item["embedding"])) for item in body["items"]
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        return _error(400, "bad_request", f"malformed embeddings: {exc}")
+    if body.get("model") != state.embedder.model_name:
+        return _error(409, "model_mismatch", f"this node runs {state.embedder.model_name}")
+    if any(vector.shape != (state.embedder.dimension,) for _, _, vector in items):
+        return _error(422, "wrong_dimension", f"embeddings must have {state.embedder.dimension} values")
+    for tenant_id, speaker_id, vector in items:
+        state.hold(tenant_id, speaker_id, vector)
+    await node_registry.mark_held_many(
+        request.app[REDIS], state.node_id, [(tenant_id, speaker_id) for tenant_id, speaker_id, _ in items]
+    )
+    return web.json_response({"ok": True, "node_id": state.node_id, "held": len(items)})
 
 
 async def release_speaker(request: web.Request) -> web.Response:
@@ -157,6 +187,7 @@ def create_node_app(
     app[NODE_SETTINGS] = settings
     app.cleanup_ctx.extend([_redis_ctx, _heartbeat_ctx])
     app.router.add_get(proto.STATUS_PATH, status)
+    app.router.add_post(proto.EMBEDDINGS_PATH, hold_embeddings)
     app.router.add_get(proto.speakers_path("{tenant_id}"), list_speakers)
     app.router.add_put(proto.speaker_path("{tenant_id}", "{speaker_id}"), hold_speaker)
     app.router.add_delete(proto.speaker_path("{tenant_id}", "{speaker_id}"), release_speaker)

@@ -6,10 +6,14 @@ tenant's API key. Audio travels as raw little-endian float32 samples at 16 kHz m
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 AUDIO_CONTENT_TYPE = "application/x-scaiecho-f32le"
 STATUS_PATH = "/internal/v1/status"
+#: POST {"model": str, "items": [{"tenant_id", "speaker_id", "embedding": base64 f32le}]}
+EMBEDDINGS_PATH = "/internal/v1/embeddings"
 
 
 def speakers_path(tenant_id: str) -> str:
@@ -32,3 +36,13 @@ def decode_samples(body: bytes) -> np.ndarray:
     if len(body) % 4:
         raise ValueError("body is not a whole number of float32 samples")
     return np.frombuffer(body, dtype="<f4").astype(np.float32)
+
+
+def encode_vector(vector: np.ndarray) -> str:
+    """(dim,) float32 embedding -> base64 text for JSON."""
+    return base64.b64encode(encode_samples(vector)).decode()
+
+
+def decode_vector(text: str) -> np.ndarray:
+    """Inverse of `encode_vector`; ValueError when malformed."""
+    return decode_samples(base64.b64decode(text.encode(), validate=True))

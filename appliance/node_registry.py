@@ -99,9 +99,15 @@ async def deregister(redis: Redis, node_id: str) -> None:
 
 async def mark_held(redis: Redis, node_id: str, tenant_id: str, speaker_id: str) -> None:
     """Record that ``node_id`` holds the speaker."""
+    await mark_held_many(redis, node_id, [(tenant_id, speaker_id)])
+
+
+async def mark_held_many(redis: Redis, node_id: str, pairs: list[tuple[str, str]]) -> None:
+    """Record that ``node_id`` holds every ``(tenant_id, speaker_id)`` pair."""
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.sadd(keys.warm(speaker_id), node_id)
-        pipe.sadd(keys.node_held(node_id), keys.held_member(tenant_id, speaker_id))
+        for tenant_id, speaker_id in pairs:
+            pipe.sadd(keys.warm(speaker_id), node_id)
+            pipe.sadd(keys.node_held(node_id), keys.held_member(tenant_id, speaker_id))
         await pipe.execute()
 
 

@@ -46,8 +46,10 @@ def recordings(source: np.ndarray, offset_s: float) -> tuple[bytes, bytes]:
     return encode(clip[: 10 * SAMPLE_RATE], "wav"), encode(clip[10 * SAMPLE_RATE :], "wav")
 
 
-async def enroll_once(http: aiohttp.ClientSession, app: Appliance, reference: bytes, consent: bytes) -> float:
-    """Seconds from sending the POST to reading the 201."""
+async def enroll_once(
+    http: aiohttp.ClientSession, app: Appliance, reference: bytes, consent: bytes
+) -> tuple[float, str]:
+    """Seconds from sending the POST to reading the 201, and the new speaker's id."""
     form = aiohttp.FormData()
     for name, value in ENROLL_FIELDS.items():
         form.add_field(name, value)
@@ -59,7 +61,7 @@ async def enroll_once(http: aiohttp.ClientSession, app: Appliance, reference: by
     elapsed = time.perf_counter() - started
     if resp.status != 201 or body["data"]["enrollment_status"] != "ready":
         raise RuntimeError(f"enrollment failed: {resp.status} {body}")
-    return elapsed
+    return elapsed, str(body["data"]["id"])
 
 
 async def measure_latencies(app: Appliance, sources: list[np.ndarray], requests: int) -> list[float]:
@@ -70,7 +72,7 @@ async def measure_latencies(app: Appliance, sources: list[np.ndarray], requests:
         latencies = []
         for i in range(requests):
             ref, con = recordings(sources[i % len(sources)], 7.3 * i)
-            latencies.append(await enroll_once(http, app, ref, con))
+            latencies.append((await enroll_once(http, app, ref, con))[0])
     return latencies
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -26,6 +27,7 @@ class NodeResult:
     ok: bool
     error: str | None = None
     refused: bool = False
+    body: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, object]:
         """``{"ok": true}`` or ``{"ok": false, "error": "..."}``."""
@@ -45,15 +47,19 @@ class Cluster:
         """Nodes whose heartbeat is current and that run the pyannote engine."""
         return [n for n in await node_registry.candidates(self.redis) if "pyannote" in n.engines]
 
-    async def _call(self, node: NodeInfo, method: str, path: str, body: bytes | None = None) -> NodeResult:
+    async def _call(
+        self, node: NodeInfo, method: str, path: str, body: bytes | None = None, json: Any = None
+    ) -> NodeResult:
         headers = dict(self._auth)
         if body is not None:
             headers["Content-Type"] = proto.AUDIO_CONTENT_TYPE
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with self.http.request(method, node.url + path, data=body, headers=headers, timeout=timeout) as resp:
+            async with self.http.request(
+                method, node.url + path, data=body, json=json, headers=headers, timeout=timeout
+            ) as resp:
                 if resp.status == 200:
-                    return NodeResult(node.node_id, ok=True)
+                    return NodeResult(node.node_id, ok=True, body=await resp.json())
                 try:
                     payload = await resp.json()
                     message = payload["error"]["message"]
@@ -73,6 +79,14 @@ class Cluster:
         path = proto.speaker_path(tenant_id, speaker_id)
         results = await asyncio.gather(*(self._call(n, "PUT", path, body) for n in nodes))
         return {r.node_id: r for r in results}
+
+    async def push_embeddings(self, node: NodeInfo, model: str, items: list[tuple[str, str, np.ndarray]]) -> NodeResult:
+        """Hand a node precomputed embeddings of its own model: ``(tenant_id, speaker_id, vector)``."""
+        payload = {
+            "model": model,
+            "items": [{"tenant_id": t, "speaker_id": s, "embedding": proto.encode_vector(v)} for t, s, v in items],
+        }
+        return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload)
 
     async def held_by(self, node: NodeInfo, tenant_id: str) -> list[str]:
         """Speaker ids a node process holds in memory for a tenant (asks the node, not Redis)."""

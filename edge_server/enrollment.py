@@ -21,7 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from appliance.clock import utc_now
 from appliance.settings import Settings
-from edge_server import appkeys
+from edge_server import appkeys, embedding_cache
 from edge_server import speakers as speaker_store
 from edge_server.auth import Principal
 from edge_server.errors import ApiError, invalid_field
@@ -195,6 +195,7 @@ async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, 
     try:
         nodes = await cluster.candidates()
         results = await cluster.hold(nodes, tenant_id, speaker_id, speech) if nodes else {}
+        embedding_cache.remember(app[appkeys.DB], app[appkeys.BLOBS].master_key, tenant_id, speaker_id, results)
         status, reason = speaker_store.status_after_fanout(results)
         speaker_store.set_status(app[appkeys.DB], speaker_id, status, reason)
         return results

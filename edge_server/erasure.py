@@ -17,7 +17,7 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.clock import utc_now
-from edge_server import appkeys, audit
+from edge_server import appkeys, audit, embedding_cache
 from edge_server.auth import Principal
 from edge_server.errors import ApiError, not_found
 from edge_server.tenancy import new_id
@@ -100,7 +100,8 @@ def _job(app: web.Application, speaker_id: str) -> dict[str, Any]:
 
 
 def shred(app: web.Application, job: dict[str, Any]) -> None:
-    """Step 2: destroy the wrapped data keys (crypto-shredding), then the ciphertext files."""
+    """Step 2: destroy the wrapped data keys (crypto-shredding) and the cached embeddings, then the
+    ciphertext files. ``blob_bytes_deleted`` counts the recordings' ciphertext."""
     db = app[appkeys.DB]
     blob_ids = json.loads(job["blob_ids"])
     marks = ",".join("?" * len(blob_ids))
@@ -110,6 +111,7 @@ def shred(app: web.Application, job: dict[str, Any]) -> None:
             f"UPDATE blobs SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, ?) WHERE id IN ({marks})",
             [utc_now(), *blob_ids],
         )
+        embedding_cache.shred(db, job["speaker_id"])
         db.execute(
             "UPDATE erasure_jobs SET state = 'shredded', blob_bytes_deleted = ? WHERE speaker_id = ?",
             [size, job["speaker_id"]],

@@ -1,4 +1,8 @@
-"""Putting speakers on nodes again: explicit re-warm, and re-warm of nodes that (re)join cold."""
+"""Putting speakers on nodes again: explicit re-warm, and re-warm of nodes that (re)join cold.
+
+A joining node first gets the cached embeddings of its model in bulk (edge_server/embedding_cache.py);
+whatever is not cached for that model is re-embedded from the encrypted reference recording.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.node_registry import NodeInfo
-from edge_server import appkeys
+from edge_server import appkeys, embedding_cache
 from edge_server.cluster import NodeResult
 from edge_server.enrollment import reference_speech
 
@@ -17,6 +21,8 @@ log = logging.getLogger("scaiecho.warming")
 
 #: Statuses of speakers every node should hold.
 WARMABLE = ("ready", "evicted")
+#: Cached embeddings sent to a node in one request.
+PUSH_BATCH = 250
 
 
 def _live_reference(app: web.Application, speaker_id: str) -> tuple[str, str] | None:
@@ -38,7 +44,27 @@ async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> 
     results = await app[appkeys.CLUSTER].hold(nodes, tenant_id, speaker_id, speech)
     if _live_reference(app, speaker_id) is None:  # erased while we were embedding
         await app[appkeys.CLUSTER].release(nodes, tenant_id, speaker_id)
+    else:
+        embedding_cache.remember(app[appkeys.DB], app[appkeys.BLOBS].master_key, tenant_id, speaker_id, results)
     return results
+
+
+async def push_cached(app: web.Application, node: NodeInfo, speaker_ids: list[str]) -> set[str]:
+    """Hand ``node`` the cached embeddings of its model it lacks; returns the speakers it took."""
+    db = app[appkeys.DB]
+    cluster = app[appkeys.CLUSTER]
+    cached = await asyncio.to_thread(embedding_cache.load, db, app[appkeys.BLOBS].master_key, speaker_ids, node.model)
+    taken: set[str] = set()
+    items = [(tenant_id, speaker_id, vector) for speaker_id, (tenant_id, vector) in cached.items()]
+    for start in range(0, len(items), PUSH_BATCH):
+        batch = items[start : start + PUSH_BATCH]
+        if not (await cluster.push_embeddings(node, node.model, batch)).ok:
+            break
+        taken.update(speaker_id for _, speaker_id, _ in batch)
+        for tenant_id, speaker_id, _ in batch:  # an erasure may have raced the push
+            if _live_reference(app, speaker_id) is None:
+                await cluster.release([node], tenant_id, speaker_id)
+    return taken
 
 
 async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
@@ -58,6 +84,8 @@ async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
     if not missing:
         return
     log.info("re-warming %s with %d speakers", node.node_id, len(missing))
+    taken = await push_cached(app, node, missing)
+    missing = [speaker_id for speaker_id in missing if speaker_id not in taken]
     gate = asyncio.Semaphore(settings.rewarm_concurrency)
 
     async def one(speaker_id: str) -> None:

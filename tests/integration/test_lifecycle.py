@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import numpy as np
 import pytest
+import redis
 
 from appliance.redis_server import BundledRedis
 from edge_server import appkeys
@@ -50,8 +54,10 @@ class Cell:
     async def held_by(self, node_id: str) -> list[str]:
         """Ask the node process itself what it holds for the tenant."""
         cluster = self.api.client.app[appkeys.CLUSTER]
-        node = next(n for n in await cluster.candidates() if n.node_id == node_id)
-        return await cluster.held_by(node, tenant_of(self.api))
+        for node in await cluster.candidates():
+            if node.node_id == node_id:
+                return await cluster.held_by(node, tenant_of(self.api))
+        raise LookupError(f"{node_id} is not online")
 
     async def until(self, check: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -67,7 +73,8 @@ class Cell:
         return str(body["data"]["id"])
 
 
-_db_counter = iter(range(6, 16))
+#: Redis databases 6..15 are cycled through by cells; each is flushed before use.
+_db_counter = itertools.cycle(range(6, 16))
 
 
 @pytest.fixture
@@ -75,6 +82,9 @@ async def cell(
     api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path
 ) -> AsyncIterator[Cell]:
     url = redis_server.url.rsplit("/", 1)[0] + f"/{next(_db_counter)}"
+    flush = redis.Redis.from_url(url)
+    flush.flushdb()
+    flush.close()
     started = {n: NodeProcess(n, url, cluster_secret).start(wait=False) for n in ("node-a", "node-b")}
     for node in started.values():
         assert node.registered() or await asyncio.to_thread(_wait_registered, node)
@@ -138,6 +148,40 @@ async def test_kill_restart_and_rewarm(cell: Cell) -> None:
     assert speaker in await cell.held_by("node-b")
 
 
+def cached_embeddings(cell: Cell) -> int:
+    db = open_database(cell.api.settings.db_path)
+    try:
+        return int(db.execute("SELECT count(*) FROM speaker_embeddings").fetchone()[0])
+    finally:
+        db.conn.close()
+
+
+async def test_rewarm_without_cache_re_embeds_the_reference(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    db = open_database(cell.api.settings.db_path)
+    db.execute("DELETE FROM speaker_embeddings")  # e.g. a node now runs another model
+    db.conn.close()
+    kill9(cell.nodes["node-b"])
+    cell.nodes["node-b"].start()
+
+    async def b_holds() -> bool:
+        try:
+            return speaker in await cell.held_by("node-b")
+        except (aiohttp.ClientError, LookupError):
+            return False  # the dead process's registry entry, or not registered yet
+
+    await cell.until(b_holds, 30)
+    assert cached_embeddings(cell) == 1  # computed again on the way
+
+
+async def test_node_refuses_embeddings_of_another_model(cell: Cell) -> None:
+    cluster = cell.api.client.app[appkeys.CLUSTER]
+    node = (await cluster.candidates())[0]
+    result = await cluster.push_embeddings(node, "some-other-model", [("ten_x", "spk_x", np.ones(256, np.float32))])
+    assert not result.ok and result.refused
+    assert "spk_x" not in await cluster.held_by(node, "ten_x")
+
+
 async def test_evicted_when_no_node_holds_then_ready(cell: Cell) -> None:
     speaker = await cell.enroll()
     for node in cell.nodes.values():
@@ -158,6 +202,7 @@ async def test_evicted_when_no_node_holds_then_ready(cell: Cell) -> None:
 async def test_erasure_receipt_and_no_trace_left(cell: Cell) -> None:
     speaker = await cell.enroll()
     settings = cell.api.settings
+    assert cached_embeddings(cell) == 1
     files = list(settings.blob_dir.glob("*/*"))
     on_disk = sum(f.stat().st_size for f in files)
 
@@ -182,6 +227,7 @@ async def test_erasure_receipt_and_no_trace_left(cell: Cell) -> None:
     assert db.execute("SELECT count(*) FROM blobs WHERE wrapped_key IS NOT NULL").fetchone()[0] == 0
     assert db.execute("SELECT display_name, description FROM speakers").fetchone() == ("", None)
     db.conn.close()
+    assert cached_embeddings(cell) == 0
     redis = cell.api.client.app[appkeys.REDIS]
     assert await redis.smembers(f"scaiecho:warm:{speaker}") == set()
     assert speaker not in await cell.held_by("node-a") and speaker not in await cell.held_by("node-b")
