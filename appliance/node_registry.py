@@ -136,6 +136,15 @@ async def warm_node_ids(redis: Redis, speaker_id: str) -> set[str]:
     return {_text(m) for m in await redis.smembers(keys.warm(speaker_id))}
 
 
+async def warm_node_ids_many(redis: Redis, speaker_ids: list[str]) -> dict[str, set[str]]:
+    """`warm_node_ids` of many speakers in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for speaker_id in speaker_ids:
+            pipe.smembers(keys.warm(speaker_id))
+        members = await pipe.execute()
+    return {s: {_text(m) for m in found} for s, found in zip(speaker_ids, members, strict=True)}
+
+
 async def holdings(redis: Redis, node_id: str) -> list[tuple[str, str]]:
     """``(tenant_id, speaker_id)`` pairs a node holds, per the warm registry."""
     return [keys.parse_held_member(_text(m)) for m in await redis.smembers(keys.node_held(node_id))]

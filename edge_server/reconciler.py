@@ -47,10 +47,11 @@ async def follow_holders(app: web.Application) -> None:
         "SELECT id, enrollment_status FROM speakers WHERE enrollment_status IN ('ready', 'evicted') "
         "AND deleted_at IS NULL"
     ).fetchall()
+    warm = await node_registry.warm_node_ids_many(redis, [speaker_id for speaker_id, _ in rows])
     for speaker_id, status in rows:
         if speaker_id in app[appkeys.FANNING_OUT]:
             continue
-        holders = await node_registry.warm_node_ids(redis, speaker_id) & online
+        holders = warm[speaker_id] & online
         new_status = speaker_store.status_from_holders(status, holders)
         if new_status != status:
             log.info("speaker %s: %s -> %s", speaker_id, status, new_status)

@@ -12,7 +12,7 @@ import pytest
 import redis
 from aiohttp.test_utils import TestClient
 
-from appliance import processes
+from appliance import processes, redis_keys
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
 from edge_server.app import create_app
@@ -65,7 +65,7 @@ class NodeProcess:
     def registered(self) -> bool:
         client = redis.Redis.from_url(self.redis_url)
         try:
-            return bool(client.exists(f"scaiecho:node:{self.node_id}"))
+            return bool(client.exists(redis_keys.node(self.node_id)))
         finally:
             client.close()
 

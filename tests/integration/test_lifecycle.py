@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import redis
 
+from appliance import redis_keys
 from appliance.redis_server import BundledRedis
 from edge_server import appkeys
 from edge_server.db import open_database
@@ -229,7 +230,7 @@ async def test_erasure_receipt_and_no_trace_left(cell: Cell) -> None:
     db.conn.close()
     assert cached_embeddings(cell) == 0
     redis = cell.api.client.app[appkeys.REDIS]
-    assert await redis.smembers(f"scaiecho:warm:{speaker}") == set()
+    assert await redis.smembers(redis_keys.warm(speaker)) == set()
     assert speaker not in await cell.held_by("node-a") and speaker not in await cell.held_by("node-b")
 
     # the audit row, tenant-scoped
