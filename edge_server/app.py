@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,6 +19,7 @@ from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.reconciler import reconciler_ctx
 from edge_server.routes import admin, speakers, system
+from models.registry import load_transcriber
 
 log = logging.getLogger("scaiecho.edge")
 
@@ -53,6 +55,18 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     await redis.aclose()
 
 
+async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Load Backend A's Whisper model once, off the event loop; a failure leaves ASR down, not the box."""
+    settings = app[appkeys.SETTINGS].models
+    app[appkeys.TRANSCRIBER] = None
+    if settings.load_asr:
+        try:
+            app[appkeys.TRANSCRIBER] = await asyncio.to_thread(load_transcriber, settings)
+        except Exception:
+            log.exception("the ASR engine (%s) could not be loaded; ASR is down", settings.asr)
+    yield
+
+
 def create_app(settings: Settings) -> web.Application:
     """Build the edge server; resources open and close with the app's cleanup contexts."""
     # client_max_size guards bodies read whole; multipart uploads are counted as they stream.
@@ -62,7 +76,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.ERASING] = set()
     app[appkeys.KNOWN_BOOTS] = {}
     app[appkeys.REWARMING] = {}
-    app.cleanup_ctx.extend([database_ctx, cluster_ctx, reconciler_ctx])
+    app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
     app.add_routes(admin.routes)

@@ -12,8 +12,11 @@ from redis.asyncio import Redis
 from appliance.settings import Settings
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
+from models.base import Transcriber
 
 SETTINGS = web.AppKey("settings", Settings)
+#: Backend A's shared speech-to-text engine; None when it is off or failed to load.
+TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
 DB = web.AppKey("db", sqlite_utils.Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 REDIS = web.AppKey("redis", Redis)

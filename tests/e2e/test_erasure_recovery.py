@@ -13,7 +13,7 @@ import pytest
 
 from models.audio import encode
 from tests.appliance_process import Appliance
-from tests.e2e.test_appliance import BASE, get_speaker_status, post_enrollment
+from tests.e2e.test_appliance import BASE, post_enrollment
 from tests.support import enrollment_audio, sample_speakers
 
 
@@ -48,13 +48,13 @@ def test_crash_mid_erasure_resumes_on_restart(tmp_path: Path, step: str) -> None
     try:
         restarted.wait_for(r"ScaiEcho ready: 1/1")
         deadline = time.monotonic() + 30
-        status, body = asyncio.run(get_speaker_status(restarted, speaker_id))
+        status, body = restarted.get_json(f"/speakers/{speaker_id}")
         while time.monotonic() < deadline and not (status == 410 and body["error"]["details"]["audit_id"]):
             time.sleep(0.2)
-            status, body = asyncio.run(get_speaker_status(restarted, speaker_id))
+            status, body = restarted.get_json(f"/speakers/{speaker_id}")
         assert status == 410 and body["error"]["details"]["audit_id"].startswith("era_")
         assert list((data_dir / "blobs").glob("*/*")) == []
-        status, nodes = asyncio.run(get_json(restarted, "/nodes"))
+        status, nodes = restarted.get_json("/nodes")
         assert [n["warm_speakers"] for n in nodes["data"]] == [0]
         verified = subprocess.run(
             [sys.executable, "-m", "appliance.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
@@ -63,11 +63,3 @@ def test_crash_mid_erasure_resumes_on_restart(tmp_path: Path, step: str) -> None
         assert verified.stdout.startswith("OK: 1 erasure audit rows")
     finally:
         restarted.stop()
-
-
-async def get_json(app: Appliance, path: str) -> tuple[int, dict]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"{app.url}{BASE}{path}", headers=app.headers()) as resp,
-    ):
-        return resp.status, await resp.json()

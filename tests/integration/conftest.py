@@ -88,7 +88,11 @@ def nodes(redis_server: BundledRedis, cluster_secret: Path) -> Iterator[list[Nod
 def make_settings(data_dir: Path, redis_url: str, secret: Path, **overrides: object) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(secret, data_dir / "cluster-secret")
-    values: dict[str, object] = {"redis": {"url": redis_url}, "enrollment": {"reconcile_interval_s": 0.2}}
+    values: dict[str, object] = {
+        "redis": {"url": redis_url},
+        "enrollment": {"reconcile_interval_s": 0.2},
+        "models": {"load_asr": False},  # tests/integration/test_asr.py covers the engine
+    }
     values.update(overrides)
     return load_settings(data_dir, overrides=values)
 

@@ -212,5 +212,5 @@ async def test_healthz(api: Api) -> None:
     resp = await api.client.get("/healthz")
     body = await resp.json()
     assert body["redis"] == "ok" and body["nodes_online"] >= 2
-    # no ASR engine in this build: degraded and 503, honestly
+    # these apps run without the ASR engine: degraded and 503, honestly
     assert (resp.status, body["status"], body["asr"]) == (503, "degraded", "down")
