@@ -188,6 +188,12 @@ def fanout_note(status: str, results: dict[str, Any]) -> str | None:
     return f"no node accepted the profile yet: {listed}; it stays pending and is offered again"
 
 
+def is_erased(app: web.Application, speaker_id: str) -> bool:
+    """True once the speaker's tombstone is written."""
+    row = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()
+    return row is None or row[0] is not None
+
+
 async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, speech: np.ndarray) -> dict:
     """Fan a speaker out to every online node, then persist the resulting status."""
     cluster = app[appkeys.CLUSTER]
@@ -195,6 +201,9 @@ async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, 
     try:
         nodes = await cluster.candidates()
         results = await cluster.hold(nodes, tenant_id, speaker_id, speech) if nodes else {}
+        if is_erased(app, speaker_id):  # an erasure ran while the nodes were embedding
+            await cluster.release(nodes, tenant_id, speaker_id)
+            return results
         embedding_cache.remember(app[appkeys.DB], app[appkeys.BLOBS].master_key, tenant_id, speaker_id, results)
         status, reason = speaker_store.status_after_fanout(results)
         speaker_store.set_status(app[appkeys.DB], speaker_id, status, reason)

@@ -9,6 +9,7 @@ answers 410, is never offered to a node again, and nothing can read its recordin
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from edge_server import appkeys, audit, embedding_cache
 from edge_server.auth import Principal
 from edge_server.errors import ApiError, not_found
 from edge_server.tenancy import new_id
+
+log = logging.getLogger("scaiecho.erasure")
 
 #: Set SCAIECHO_FAULT=erasure:<step> to make the process die right after that step (tests).
 FAULT_ENV = "SCAIECHO_FAULT"
@@ -212,7 +215,10 @@ async def resume_unfinished(app: web.Application) -> None:
     rows = app[appkeys.DB].execute("SELECT speaker_id FROM erasure_jobs WHERE state != 'done'").fetchall()
     for (speaker_id,) in rows:
         if speaker_id not in app[appkeys.ERASING]:
-            await complete(app, speaker_id)
+            try:
+                await complete(app, speaker_id)
+            except Exception:  # retried next tick; the other jobs go on
+                log.exception("could not finish the erasure of %s yet", speaker_id)
 
 
 async def settle_pending_evictions(app: web.Application) -> None:

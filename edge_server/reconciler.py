@@ -34,8 +34,11 @@ async def offer_pending(app: web.Application) -> None:
     for speaker_id, tenant_id, blob_id in rows:
         if speaker_id in app[appkeys.FANNING_OUT] or not await app[appkeys.CLUSTER].candidates():
             continue
-        speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
-        await offer_to_nodes(app, tenant_id, speaker_id, speech)
+        try:
+            speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
+            await offer_to_nodes(app, tenant_id, speaker_id, speech)
+        except Exception:  # one unreadable reference must not starve the others
+            log.exception("could not offer pending speaker %s", speaker_id)
 
 
 async def follow_holders(app: web.Application) -> None:
@@ -58,13 +61,19 @@ async def follow_holders(app: web.Application) -> None:
             speaker_store.set_status(db, speaker_id, new_status)
 
 
+STAGES = (resume_unfinished, settle_pending_evictions, rewarm_joiners, offer_pending, follow_holders)
+
+
 async def reconcile_once(app: web.Application) -> None:
-    """One tick: finish erasures first, so nothing erased is ever offered or re-warmed."""
-    await resume_unfinished(app)
-    await settle_pending_evictions(app)
-    await rewarm_joiners(app)
-    await offer_pending(app)
-    await follow_holders(app)
+    """One tick: finish erasures first, so nothing erased is ever offered or re-warmed.
+
+    Each stage runs even when an earlier one failed: a fault in one never stalls the others.
+    """
+    for stage in STAGES:
+        try:
+            await stage(app)
+        except Exception:
+            log.exception("reconcile stage %s failed", stage.__name__)
 
 
 async def reconciler_ctx(app: web.Application) -> AsyncIterator[None]:

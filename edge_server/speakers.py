@@ -62,7 +62,9 @@ def set_status(db: sqlite_utils.Database, speaker_id: str, status: Status, reaso
     """Persist a status change."""
     with db.atomic():
         db.conn.execute(
-            "UPDATE speakers SET enrollment_status = ?, status_reason = ?, updated_at = ? WHERE id = ?",
+            # never resurrect an erased speaker: a fan-out may finish after its tombstone
+            "UPDATE speakers SET enrollment_status = ?, status_reason = ?, updated_at = ? "
+            "WHERE id = ? AND deleted_at IS NULL",
             [status, reason, utc_now(), speaker_id],
         )
 

@@ -90,14 +90,21 @@ async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
 
     async def one(speaker_id: str) -> None:
         async with gate:
-            await warm(app, speaker_id, [node])
+            try:
+                await warm(app, speaker_id, [node])
+            except Exception:  # an unreadable reference must not keep the others off the node
+                log.exception("could not re-warm speaker %s on %s", speaker_id, node.node_id)
 
     await asyncio.gather(*(one(s) for s in missing))
     log.info("re-warmed %s", node.node_id)
 
 
 async def rewarm_joiners(app: web.Application) -> None:
-    """Start a re-warm for every node whose boot id this edge server has not seen yet."""
+    """Re-warm every node whose current boot has not been re-warmed yet.
+
+    A boot counts as done only when its re-warm finished without error; a failed one is started
+    again on a later tick, and a node that restarts mid-way is picked up with its new boot id.
+    """
     known = app[appkeys.KNOWN_BOOTS]
     tasks = app[appkeys.REWARMING]
     for node in await app[appkeys.CLUSTER].candidates():
@@ -105,7 +112,17 @@ async def rewarm_joiners(app: web.Application) -> None:
             continue
         running = tasks.get(node.node_id)
         if running is not None and not running.done():
-            continue  # a previous boot's re-warm is still going; the next tick retries
-        known[node.node_id] = node.boot_id
-        if app[appkeys.SETTINGS].enrollment.rewarm_on_join:
-            tasks[node.node_id] = asyncio.create_task(rewarm_node(app, node))
+            continue
+        if not app[appkeys.SETTINGS].enrollment.rewarm_on_join:
+            known[node.node_id] = node.boot_id
+            continue
+        tasks[node.node_id] = asyncio.create_task(_rewarm_boot(app, node))
+
+
+async def _rewarm_boot(app: web.Application, node: NodeInfo) -> None:
+    try:
+        await rewarm_node(app, node)
+    except Exception:
+        log.exception("re-warm of %s failed; retrying on a later tick", node.node_id)
+        return
+    app[appkeys.KNOWN_BOOTS][node.node_id] = node.boot_id

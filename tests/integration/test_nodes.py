@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 
 from appliance import node_protocol, node_registry
 from appliance.redis_server import BundledRedis
-from tests.integration.conftest import ApiFactory, NodeProcess, make_settings
+from edge_server import appkeys
+from edge_server.speakers import set_status
+from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
 from tests.integration.test_enrollment import BASE, enroll, speaker_files
 
 
@@ -83,3 +85,52 @@ async def test_clean_stop_deregisters_at_once(redis_server: BundledRedis, cluste
         assert await node_registry.candidates(redis) == []
     finally:
         await redis.aclose()
+
+
+async def test_one_unreadable_reference_does_not_stall_the_others(
+    api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path
+) -> None:
+    url = redis_server.url.rsplit("/", 1)[0] + "/2"
+    api = await api_factory(make_settings(tmp_path / "data", url, cluster_secret))
+    ids = []
+    for _ in range(2):
+        status, body = await enroll(api, *speaker_files())
+        assert status == 201 and body["data"]["enrollment_status"] == "pending"
+        ids.append(body["data"]["id"])
+    # damage the first speaker's reference ciphertext on disk
+    db = api.client.app[appkeys.DB]
+    blob_id, tenant_id = db.execute(
+        "SELECT reference_blob_id, tenant_id FROM speakers WHERE id = ?", [ids[0]]
+    ).fetchone()
+    path = api.settings.blob_dir / tenant_id / f"{blob_id}.blob"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+    node = NodeProcess("node-7", url, cluster_secret).start()
+    try:
+        started = time.monotonic()
+        statuses: list[str] = []
+        while time.monotonic() - started < 30:
+            statuses = [
+                (await (await api.client.get(f"{BASE}/speakers/{i}", headers=api.headers())).json())["data"][
+                    "enrollment_status"
+                ]
+                for i in ids
+            ]
+            if statuses[1] == "ready":
+                break
+            await asyncio.sleep(0.2)
+        assert statuses == ["pending", "ready"]
+    finally:
+        node.stop()
+
+
+async def test_status_never_resurrects_an_erased_speaker(api: Api) -> None:
+    status, body = await enroll(api, *speaker_files())
+    assert status == 201
+    speaker_id = body["data"]["id"]
+    assert (await api.client.delete(f"{BASE}/speakers/{speaker_id}", headers=api.headers())).status == 200
+    db = api.client.app[appkeys.DB]
+    set_status(db, speaker_id, "ready")  # what a late fan-out would do
+    assert db.execute("SELECT enrollment_status FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0] == "deleted"
