@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from appliance import node_registry, processes
 from appliance.crypto import MasterKey, read_or_create_secret
+from appliance.periodic import running_every
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
 from edge_server.app import create_app
@@ -60,6 +61,39 @@ def node_command(settings: Settings, node_id: str, redis_url: str, config: Path 
     return argv
 
 
+class NodeProcesses:
+    """The node children: started together, respawned with backoff when one dies, stopped together."""
+
+    def __init__(self, commands: dict[str, list[str]], env: dict[str, str]) -> None:
+        self.commands = commands
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.failures: dict[str, int] = dict.fromkeys(commands, 0)
+        self.not_before: dict[str, float] = dict.fromkeys(commands, 0.0)
+
+    def start_all(self) -> None:
+        """Spawn every node (from the main thread: see `BundledRedis.start`)."""
+        for node_id, argv in self.commands.items():
+            self.procs[node_id] = processes.spawn(argv, env=self.env)
+
+    async def respawn_dead(self) -> None:
+        """Start again every node that exited, waiting 1, 2, 4 … 30 s after repeated deaths."""
+        now = time.monotonic()
+        for node_id, proc in self.procs.items():
+            code = proc.poll()
+            if code is None or now < self.not_before[node_id]:
+                continue
+            self.failures[node_id] += 1
+            delay = min(30.0, 2.0 ** (self.failures[node_id] - 1))
+            log.warning("%s exited with %s; starting it again (it comes back cold)", node_id, code)
+            self.procs[node_id] = processes.spawn(self.commands[node_id], env=self.env)
+            self.not_before[node_id] = now + delay
+
+    def stop_all(self) -> None:
+        """SIGTERM every node, then SIGKILL what is left after the grace period."""
+        processes.stop(list(self.procs.values()))
+
+
 async def wait_for_nodes(redis_url: str, expected: int, timeout_s: float) -> int:
     """Poll the registry until ``expected`` nodes are candidates (or time runs out)."""
     redis = Redis.from_url(redis_url, decode_responses=True)
@@ -81,7 +115,7 @@ async def run(settings: Settings, config: Path | None) -> None:
             f"First start: tenant 'default' created; its API key is in {settings.bootstrap_key_path}",
             flush=True,
         )
-    children: list[subprocess.Popen[bytes]] = []
+    nodes: NodeProcesses | None = None
     redis_server: BundledRedis | None = None
     runner: web.AppRunner | None = None
     stop = asyncio.Event()
@@ -98,9 +132,14 @@ async def run(settings: Settings, config: Path | None) -> None:
             redis_url = redis_server.url
             log.info("bundled Redis on %s", redis_url)
         settings = settings.model_copy(update={"redis": settings.redis.model_copy(update={"url": redis_url})})
-        env = processes.child_env()
-        for i in range(1, settings.nodes.count + 1):
-            children.append(processes.spawn(node_command(settings, f"node-{i}", redis_url, config), env=env))
+        nodes = NodeProcesses(
+            {
+                f"node-{i}": node_command(settings, f"node-{i}", redis_url, config)
+                for i in range(1, settings.nodes.count + 1)
+            },
+            processes.child_env(),
+        )
+        nodes.start_all()
         runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.server.host, settings.server.port)
@@ -119,12 +158,15 @@ async def run(settings: Settings, config: Path | None) -> None:
             print(f"ScaiEcho ready: {waiter.result()}/{settings.nodes.count} pyannote nodes online", flush=True)
         else:
             waiter.cancel()
-        await stop.wait()
+        # Respawning runs on the loop's (main) thread, which PR_SET_PDEATHSIG needs.
+        async with running_every(1.0, nodes.respawn_dead, log, delay_first=True):
+            await stop.wait()
         print("Stopping ScaiEcho...", flush=True)
     finally:
         if runner is not None:
             await runner.cleanup()
-        await asyncio.to_thread(processes.stop, children)
+        if nodes is not None:
+            await asyncio.to_thread(nodes.stop_all)
         if redis_server is not None and redis_server.process is not None:
             await asyncio.to_thread(processes.stop, [redis_server.process])
         print("ScaiEcho stopped.", flush=True)

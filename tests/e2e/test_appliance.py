@@ -102,6 +102,30 @@ async def test_health_and_listing(appliance: Appliance) -> None:
     assert len(listed) >= 10 and all(s["enrollment_status"] == "ready" for s in listed)
 
 
+def test_a_killed_node_is_respawned_cold_and_rewarmed(appliance: Appliance) -> None:
+    enrolled = len(appliance.get_json("/speakers?limit=200")[1]["data"])
+
+    def node2() -> dict:
+        return next(n for n in appliance.get_json("/nodes")[1]["data"] if n["node_id"] == "node-2")
+
+    before = node2()
+    assert before["warm_speakers"] == enrolled
+    process = next(p for p in appliance.descendants() if "node-2" in p.cmdline())
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 90
+    current = before
+    while time.monotonic() < deadline:
+        online = [n for n in appliance.get_json("/nodes")[1]["data"] if n["node_id"] == "node-2"]
+        current = online[0] if online else before
+        if current["started_at"] != before["started_at"] and current["warm_speakers"] == enrolled:
+            break
+        time.sleep(0.3)
+    assert current["started_at"] != before["started_at"], "node-2 was not started again"
+    assert current["warm_speakers"] == enrolled
+    assert any("node-2 exited" in line for line in appliance.lines)
+
+
 def test_sigint_stops_every_child(appliance: Appliance) -> None:
     """Runs last in this module: Ctrl-C ends the nodes, Redis and the supervisor itself."""
     children = appliance.descendants()
