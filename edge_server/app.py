@@ -46,7 +46,6 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = Redis.from_url(settings.redis.url, decode_responses=True)
     http = aiohttp.ClientSession()
     app[appkeys.REDIS] = redis
-    app[appkeys.HTTP] = http
     app[appkeys.CLUSTER] = Cluster(
         redis, http, cluster_token(settings.cluster_secret_path), settings.nodes.request_timeout_s
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import sqlite_utils
 from aiohttp import web
 from redis.asyncio import Redis
@@ -20,7 +19,6 @@ TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
 DB = web.AppKey("db", sqlite_utils.Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 REDIS = web.AppKey("redis", Redis)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLUSTER = web.AppKey("cluster", Cluster)
 #: Speaker ids whose fan-out is under way, so the reconciler does not offer them twice.
 FANNING_OUT = web.AppKey("fanning_out", set[str])
