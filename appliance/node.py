@@ -130,6 +130,27 @@ async def hold_embeddings(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "node_id": state.node_id, "held": len(items)})
 
 
+async def identify(request: web.Request) -> web.Response:
+    """POST speech -> embedding and cosine similarity to every speaker held for the tenant."""
+    state = request.app[STATE]
+    try:
+        samples = proto.decode_samples(await request.read())
+    except ValueError as exc:
+        return _error(400, "invalid_audio", str(exc))
+    if len(samples) < MIN_SPEECH_S * 16000:
+        return _error(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
+    try:
+        embedding = await asyncio.to_thread(state.embedder.embed, samples)
+    except ValueError as exc:
+        return _error(422, "embedding_failed", str(exc))
+    held = state.embeddings.get(request.match_info["tenant_id"], {})
+    scores = {speaker_id: float(np.dot(vector, embedding)) for speaker_id, vector in held.items()}
+    return web.json_response(
+        {"node_id": state.node_id, "model": state.embedder.model_name, "embedding": proto.encode_vector(embedding),
+         "scores": scores}
+    )  # fmt: skip
+
+
 async def release_speaker(request: web.Request) -> web.Response:
     """DELETE -> forget the embedding (idempotent)."""
     state = request.app[STATE]
@@ -189,6 +210,7 @@ def create_node_app(
     app.router.add_get(proto.STATUS_PATH, status)
     app.router.add_post(proto.EMBEDDINGS_PATH, hold_embeddings)
     app.router.add_get(proto.speakers_path("{tenant_id}"), list_speakers)
+    app.router.add_post(proto.identify_path("{tenant_id}"), identify)
     app.router.add_put(proto.speaker_path("{tenant_id}", "{speaker_id}"), hold_speaker)
     app.router.add_delete(proto.speaker_path("{tenant_id}", "{speaker_id}"), release_speaker)
     return app

@@ -21,6 +21,11 @@ def speakers_path(tenant_id: str) -> str:
     return f"/internal/v1/tenants/{tenant_id}/speakers"
 
 
+def identify_path(tenant_id: str) -> str:
+    """POST speech -> its embedding and its cosine score against each held speaker of the tenant."""
+    return f"/internal/v1/tenants/{tenant_id}/identify"
+
+
 def speaker_path(tenant_id: str, speaker_id: str) -> str:
     """One held speaker: PUT audio to hold it, DELETE to evict it."""
     return f"{speakers_path(tenant_id)}/{speaker_id}"

@@ -88,6 +88,10 @@ class Cluster:
         }
         return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload)
 
+    async def identify(self, node: NodeInfo, tenant_id: str, speech: np.ndarray) -> NodeResult:
+        """Embed ``speech`` on ``node``; ``body`` has ``embedding`` and per-speaker cosine ``scores``."""
+        return await self._call(node, "POST", proto.identify_path(tenant_id), proto.encode_samples(speech))
+
     async def held_by(self, node: NodeInfo, tenant_id: str) -> list[str]:
         """Speaker ids a node process holds in memory for a tenant (asks the node, not Redis)."""
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)

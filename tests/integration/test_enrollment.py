@@ -214,3 +214,21 @@ async def test_healthz(api: Api) -> None:
     assert body["redis"] == "ok" and body["nodes_online"] >= 2
     # these apps run without the ASR engine: degraded and 503, honestly
     assert (resp.status, body["status"], body["asr"]) == (503, "degraded", "down")
+
+
+async def test_identify_scores_held_speakers_on_unseen_speech(api: Api) -> None:
+    """A node scores speech it never saw (each speaker's consent part) highest for its speaker."""
+    ids = {}
+    for index, label in enumerate(sample_speakers()):
+        status, body = await enroll(api, *speaker_files(index), display_name=label)
+        assert status == 201
+        ids[label] = body["data"]["id"]
+    cluster = api.client.app[appkeys.CLUSTER]
+    for node in await cluster.candidates():
+        for label, speaker_id in ids.items():
+            _, unseen = enrollment_audio(label)
+            result = await cluster.identify(node, tenant_of(api), unseen)
+            assert result.ok and result.body is not None
+            scores = result.body["scores"]
+            assert set(scores) == set(ids.values())
+            assert max(scores, key=scores.get) == speaker_id
