@@ -82,6 +82,17 @@ class ModelSettings(_Section):
     )
 
 
+class BackendBSettings(_Section):
+    """The managed speech-to-text relay (an OpenAI-compatible upstream)."""
+
+    url: str | None = Field(
+        None, description="Base URL of the upstream, e.g. https://stt.example.com (POST {url}/v1/audio/transcriptions)."
+    )
+    api_key: str | None = Field(None, description="Bearer key for the upstream; keep config.toml at mode 0600.")
+    model: str = Field("whisper-1", description="Model name sent to the upstream.")
+    timeout_s: float = Field(15.0, gt=0, description="Per-request timeout; a slower upstream is an error frame.")
+
+
 class EnrollmentSettings(_Section):
     """Enrollment and the background reconciler."""
 
@@ -109,6 +120,7 @@ class Settings(_Section):
     models: ModelSettings = ModelSettings()
     preflight: PreflightSettings = PreflightSettings()
     enrollment: EnrollmentSettings = EnrollmentSettings()
+    backend_b: BackendBSettings = BackendBSettings()
 
     @property
     def db_path(self) -> Path:
