@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import json
 import logging
 import secrets
 import socket
@@ -80,20 +81,35 @@ async def cluster_auth(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
+class Refused(web.HTTPException):
+    """A request the node answers with an error document (raised, so helpers can refuse)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status_code = status
+        super().__init__(
+            text=json.dumps({"error": {"code": code, "message": message}}), content_type="application/json"
+        )
+
+
+async def embed_body(request: web.Request) -> np.ndarray:
+    """The request body's speech (f32le, 16 kHz) embedded off the event loop; `Refused` if unusable."""
+    try:
+        samples = proto.decode_samples(await request.read())
+    except ValueError as exc:
+        raise Refused(400, "invalid_audio", str(exc)) from exc
+    if len(samples) < MIN_SPEECH_S * 16000:
+        raise Refused(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
+    try:
+        return await asyncio.to_thread(request.app[STATE].embedder.embed, samples)
+    except ValueError as exc:
+        raise Refused(422, "embedding_failed", str(exc)) from exc
+
+
 async def hold_speaker(request: web.Request) -> web.Response:
     """PUT reference speech -> compute and hold the embedding."""
     state = request.app[STATE]
     tenant_id, speaker_id = request.match_info["tenant_id"], request.match_info["speaker_id"]
-    try:
-        samples = proto.decode_samples(await request.read())
-    except ValueError as exc:
-        return _error(400, "invalid_audio", str(exc))
-    if len(samples) < MIN_SPEECH_S * 16000:
-        return _error(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
-    try:
-        embedding = await asyncio.to_thread(state.embedder.embed, samples)
-    except ValueError as exc:
-        return _error(422, "embedding_failed", str(exc))
+    embedding = await embed_body(request)
     state.hold(tenant_id, speaker_id, embedding)
     await node_registry.mark_held(request.app[REDIS], state.node_id, tenant_id, speaker_id)
     log.info("holding speaker %s of tenant %s", speaker_id, tenant_id)
@@ -133,16 +149,7 @@ async def hold_embeddings(request: web.Request) -> web.Response:
 async def identify(request: web.Request) -> web.Response:
     """POST speech -> embedding and cosine similarity to every speaker held for the tenant."""
     state = request.app[STATE]
-    try:
-        samples = proto.decode_samples(await request.read())
-    except ValueError as exc:
-        return _error(400, "invalid_audio", str(exc))
-    if len(samples) < MIN_SPEECH_S * 16000:
-        return _error(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
-    try:
-        embedding = await asyncio.to_thread(state.embedder.embed, samples)
-    except ValueError as exc:
-        return _error(422, "embedding_failed", str(exc))
+    embedding = await embed_body(request)
     held = state.embeddings.get(request.match_info["tenant_id"], {})
     scores = {speaker_id: float(np.dot(vector, embedding)) for speaker_id, vector in held.items()}
     return web.json_response(

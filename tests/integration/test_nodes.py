@@ -11,6 +11,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from appliance import node_protocol, node_registry
+from appliance.crypto import cluster_token
 from appliance.redis_server import BundledRedis
 from edge_server import appkeys
 from edge_server.speakers import set_status
@@ -134,3 +135,21 @@ async def test_status_never_resurrects_an_erased_speaker(api: Api) -> None:
     db = api.client.app[appkeys.DB]
     set_status(db, speaker_id, "ready")  # what a late fan-out would do
     assert db.execute("SELECT enrollment_status FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0] == "deleted"
+
+
+async def test_node_refuses_unusable_speech_with_an_error_document(
+    nodes: list[NodeProcess], redis_server: BundledRedis, cluster_secret: Path
+) -> None:
+    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    node = next(n for n in await node_registry.candidates(redis) if n.node_id == "node-1")
+    await redis.aclose()
+    headers = {"Authorization": f"Bearer {cluster_token(cluster_secret).decode()}"}
+    async with aiohttp.ClientSession() as http:
+        for path in (node_protocol.speaker_path("ten_x", "spk_x"), node_protocol.identify_path("ten_x")):
+            method = http.put if "speakers" in path else http.post
+            async with method(node.url + path, data=b"\0" * 12800, headers=headers) as resp:  # 0.2 s
+                assert resp.status == 422
+                assert (await resp.json())["error"]["code"] == "too_short"
+            async with method(node.url + path, data=b"\0" * 7, headers=headers) as resp:  # not whole samples
+                assert resp.status == 400
+                assert (await resp.json())["error"]["code"] == "invalid_audio"
