@@ -188,15 +188,15 @@ async def test_evicted_when_no_node_holds_then_ready(cell: Cell) -> None:
     for node in cell.nodes.values():
         kill9(node)
 
-    async def status_is(expected: str) -> Callable[[], Awaitable[bool]]:
+    def status_is(expected: str) -> Callable[[], Awaitable[bool]]:
         async def check() -> bool:
             return (await cell.get(f"/speakers/{speaker}"))[1]["data"]["enrollment_status"] == expected
 
         return check
 
-    await cell.until(await status_is("evicted"), 15)
+    await cell.until(status_is("evicted"), 15)
     cell.nodes["node-a"].start()
-    await cell.until(await status_is("ready"), 30)
+    await cell.until(status_is("ready"), 30)
     assert (await cell.get(f"/speakers/{speaker}"))[1]["data"]["enrolled_on"] == ["node-a"]
 
 
