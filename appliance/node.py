@@ -91,18 +91,36 @@ class Refused(web.HTTPException):
         )
 
 
-async def embed_body(request: web.Request) -> np.ndarray:
-    """The request body's speech (f32le, 16 kHz) embedded off the event loop; `Refused` if unusable."""
+async def _speech_body(request: web.Request) -> np.ndarray:
     try:
         samples = proto.decode_samples(await request.read())
     except ValueError as exc:
         raise Refused(400, "invalid_audio", str(exc)) from exc
     if len(samples) < MIN_SPEECH_S * 16000:
         raise Refused(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
+    return samples
+
+
+async def embed_body(request: web.Request) -> np.ndarray:
+    """The request body's speech (f32le, 16 kHz) embedded off the event loop; `Refused` if unusable."""
+    samples = await _speech_body(request)
     try:
         return await asyncio.to_thread(request.app[STATE].embedder.embed, samples)
     except ValueError as exc:
         raise Refused(422, "embedding_failed", str(exc)) from exc
+
+
+async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarray]:
+    """Like `embed_body`, per sliding window: (starts (w,), unit embeddings (w, dim))."""
+    samples = await _speech_body(request)
+    try:
+        starts, data = await asyncio.to_thread(request.app[STATE].embedder.embed_windows, samples)
+    except ValueError as exc:
+        raise Refused(422, "embedding_failed", str(exc)) from exc
+    norms = np.linalg.norm(data, axis=1, keepdims=True)
+    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
+        raise Refused(422, "embedding_failed", "the embedding is degenerate (silent input?)")
+    return starts, (data / norms).astype(np.float32)
 
 
 async def hold_speaker(request: web.Request) -> web.Response:
@@ -147,15 +165,32 @@ async def hold_embeddings(request: web.Request) -> web.Response:
 
 
 async def identify(request: web.Request) -> web.Response:
-    """POST speech -> embedding and cosine similarity to every speaker held for the tenant."""
+    """POST speech -> its sliding windows' embeddings and their cosine to every speaker held for the tenant.
+
+    The whole phrase's embedding is the normalized mean of its windows, so the caller can score
+    any run of windows (a speaker turn) without asking again.
+    """
     state = request.app[STATE]
-    embedding = await embed_body(request)
+    starts, windows = await embed_windows_body(request)
     held = state.embeddings.get(request.match_info["tenant_id"], {})
-    scores = {speaker_id: float(np.dot(vector, embedding)) for speaker_id, vector in held.items()}
+    ids = list(held)
+    scores = np.stack([held[s] for s in ids]) @ windows.T if ids else np.zeros((0, len(windows)))
+    window_s = state.embedder.window_s
     return web.json_response(
-        {"node_id": state.node_id, "model": state.embedder.model_name, "embedding": proto.encode_vector(embedding),
-         "scores": scores}
-    )  # fmt: skip
+        {
+            "node_id": state.node_id,
+            "model": state.embedder.model_name,
+            "windows": [
+                {
+                    "start": round(float(start), 3),
+                    "end": round(float(start) + window_s, 3),
+                    "embedding": proto.encode_vector(windows[i]),
+                    "scores": {s: round(float(scores[j, i]), 5) for j, s in enumerate(ids)},
+                }
+                for i, start in enumerate(starts)
+            ],
+        }
+    )
 
 
 async def release_speaker(request: web.Request) -> web.Response:

@@ -9,12 +9,23 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word with its times; ``text`` keeps Whisper's leading space."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Segment:
     """One transcribed stretch; times in seconds from the start of the audio given."""
 
     start: float
     end: float
     text: str
+    #: Word timings when the engine gives them (Backend A), else empty.
+    words: tuple[Word, ...] = ()
 
 
 class Embedder(Protocol):
@@ -25,8 +36,17 @@ class Embedder(Protocol):
     #: Length of one embedding.
     dimension: int
 
+    @property
+    def window_s(self) -> float:
+        """Length of one sliding window of `embed_windows`, in seconds."""
+        ...
+
     def embed(self, samples: np.ndarray) -> np.ndarray:
         """(n,) float32 speech at 16 kHz -> (dimension,) float32 unit vector."""
+        ...
+
+    def embed_windows(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) float32 speech -> (window start seconds (w,), window embeddings (w, dimension))."""
         ...
 
 
@@ -36,6 +56,6 @@ class Transcriber(Protocol):
     #: Human-readable model identity.
     model_name: str
 
-    def transcribe(self, samples: np.ndarray, language: str | None = None) -> list[Segment]:
-        """(n,) float32 at 16 kHz -> segments in order."""
+    def transcribe(self, samples: np.ndarray, language: str | None = None, words: bool = True) -> list[Segment]:
+        """(n,) float32 at 16 kHz -> segments in order (with word timings when ``words``)."""
         ...

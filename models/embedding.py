@@ -57,8 +57,17 @@ class PyannoteEmbedder:
         # Inference is not re-entrant (shared model in eval mode, batch buffers): one at a time.
         self._lock = threading.Lock()
 
-    def embed(self, samples: np.ndarray) -> np.ndarray:
-        """(n,) float32 speech at 16 kHz -> (dimension,) float32 unit vector."""
+    @property
+    def window_s(self) -> float:
+        """Length of one sliding window."""
+        return self._window_s
+
+    def embed_windows(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n,) float32 speech -> (start seconds (w,), embeddings (w, dimension)) of its sliding windows.
+
+        Windows are ``window_s`` long, ``step_s`` apart; a trailing window mostly made of padding
+        is dropped (the first is always kept).
+        """
         if len(samples) == 0:
             raise ValueError("no audio to embed")
         x = samples.astype(np.float32)
@@ -73,7 +82,12 @@ class PyannoteEmbedder:
         starts = np.arange(len(data)) * self._step_s
         keep = starts + MIN_LAST_COVERAGE * self._window_s <= duration
         keep[0] = True
-        mean = data[keep].mean(axis=0)
+        return starts[keep], data[keep]
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """(n,) float32 speech at 16 kHz -> (dimension,) float32 unit vector (mean of its windows)."""
+        _, data = self.embed_windows(samples)
+        mean = data.mean(axis=0)
         norm = float(np.linalg.norm(mean))
         if not np.isfinite(norm) or norm == 0.0:
             raise ValueError("the embedding is degenerate (silent input?)")

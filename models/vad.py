@@ -12,14 +12,16 @@ from models.audio import SAMPLE_RATE
 Region = tuple[int, int]
 
 
-def speech_regions(samples: np.ndarray, threshold: float = 0.5, min_silence_ms: int = 300) -> list[Region]:
-    """Speech regions of (n,) float32 16 kHz audio, as sample index pairs."""
+def speech_regions(
+    samples: np.ndarray, threshold: float = 0.5, min_silence_ms: int = 300, pad_ms: int = 100
+) -> list[Region]:
+    """Speech regions of (n,) float32 16 kHz audio, as sample index pairs, widened by ``pad_ms``."""
     # Lazy: faster-whisper pulls in ctranslate2 and onnxruntime (no torch).
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
     if len(samples) == 0:
         return []
-    options = VadOptions(threshold=threshold, min_silence_duration_ms=min_silence_ms, speech_pad_ms=100)
+    options = VadOptions(threshold=threshold, min_silence_duration_ms=min_silence_ms, speech_pad_ms=pad_ms)
     stamps = get_speech_timestamps(np.ascontiguousarray(samples, dtype=np.float32), options, SAMPLE_RATE)
     return [(int(s["start"]), int(s["end"])) for s in stamps]
 
@@ -109,6 +111,31 @@ class PhraseSegmenter:
     def open_since(self) -> int | None:
         """Start sample of the phrase being spoken, or None."""
         return None if self._start is None else max(0, self._start * CHUNK - self.pad)
+
+    @property
+    def position(self) -> int:
+        """Samples consumed so far (whole chunks)."""
+        return self._index * CHUNK
+
+    @property
+    def in_pause(self) -> bool:
+        """A phrase is open and its last chunk was below the off threshold."""
+        return self._start is not None and self._last_speech < self._index - 1
+
+    def tentative(self, min_silence_s: float) -> Phrase | None:
+        """The phrase as it will close if the silence now under way goes on, or None.
+
+        None unless a phrase is open and has been silent for at least ``min_silence_s``: then the
+        phrase's speech is all here already (its end padding may not be), so it can be decoded
+        ahead. If speech comes back first, the phrase grows and this guess is void.
+        """
+        if self._start is None:
+            return None
+        silent = (self._index - 1 - self._last_speech) * CHUNK
+        if silent < min_silence_s * SAMPLE_RATE:
+            return None
+        start = max(0, self._start * CHUNK - self.pad)
+        return Phrase(start, (self._last_speech + 1) * CHUNK + self.pad)
 
     def push(self, probabilities: np.ndarray) -> list[Phrase]:
         """Consume probabilities of consecutive chunks; return the phrases they closed."""

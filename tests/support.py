@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,3 +124,39 @@ ENROLL_FIELDS = {
     "consent_stated_purpose": "Meeting transcription diarization for the support team",
     "consent_text": "I, Alice Example, consent to ScaiEcho enrolling my voice for diarization.",
 }
+
+
+def label_agreement(
+    deltas: list[dict[str, Any]], turns: tuple[Turn, ...], names: dict[str, str]
+) -> tuple[float, float]:
+    """Against a reference: (share of solo speech time whose delta names the right speaker,
+    share of it given a different enrolled name). ``names`` maps reference labels to display names;
+    times where two reference speakers overlap are not scored. Computed on a 10 ms grid."""
+    end = max(t.end for t in turns)
+    steps = int(end * 100) + 1
+    truth: list[set[str]] = [set() for _ in range(steps)]
+    for t in turns:
+        for i in range(int(t.start * 100), min(steps, int(t.end * 100))):
+            truth[i].add(t.speaker)
+    said: list[str | None] = [None] * steps
+    for d in deltas:
+        for i in range(int(d["start"] * 100), min(steps, int(d["end"] * 100))):
+            said[i] = d.get("speaker_label")
+    enrolled = set(names.values())
+    solo = [(next(iter(s)), said[i]) for i, s in enumerate(truth) if len(s) == 1]
+    right = sum(1 for ref, got in solo if got == names.get(ref))
+    wrong = sum(1 for ref, got in solo if got in enrolled and got != names.get(ref))
+    return right / len(solo), wrong / len(solo)
+
+
+def normalise(text: str) -> str:
+    """Lower case, no punctuation, single spaces: the form WER is computed on."""
+    import jiwer
+
+    return " ".join(str(jiwer.RemovePunctuation()(text.lower())).split())
+
+
+def reference_text() -> str:
+    """The sample's reference transcript (its STM file)."""
+    lines = (sample_dir() / "sample.stm").read_text().splitlines()
+    return " ".join(" ".join(line.split()[5:]) for line in lines)

@@ -11,20 +11,11 @@ from appliance.redis_server import BundledRedis
 from appliance.settings import ModelSettings
 from models.registry import load_transcriber
 from tests.integration.conftest import ApiFactory, NodeProcess, make_settings
-from tests.support import sample_audio, sample_dir
+from tests.support import normalise, reference_text, sample_audio
 
 #: Offline tiny.en on the whole sample measures ~15 % WER here; this bound catches a broken
 #: front end (wrong rate, wrong scaling, wrong model) without being a benchmark.
 MAX_WER = 0.30
-
-
-def normalise(text: str) -> str:
-    return jiwer.RemovePunctuation()(text.lower()).replace("  ", " ").strip()
-
-
-def reference_text() -> str:
-    lines = (sample_dir() / "sample.stm").read_text().splitlines()
-    return " ".join(" ".join(line.split()[5:]) for line in lines)
 
 
 def test_tiny_en_transcribes_the_sample() -> None:

@@ -48,3 +48,23 @@ def test_flush_closes_the_open_phrase() -> None:
     seg = PhraseSegmenter(pad_s=0.0)
     seg.push(probs((0.0, 3), (0.9, 10)))
     assert seg.flush() == [Phrase(3 * CHUNK, 13 * CHUNK)]
+
+
+def test_tentative_phrase_equals_the_phrase_that_closes() -> None:
+    seg = PhraseSegmenter(min_silence_s=0.4, pad_s=0.1)
+    seg.push(probs((0.0, 5), (0.9, 40), (0.1, 2)))
+    assert seg.tentative(0.1) is None  # 64 ms of silence: not yet
+    seg.push(probs((0.1, 3)))
+    guess = seg.tentative(0.1)
+    assert guess is not None
+    closed = seg.push(probs((0.1, 10)))
+    assert closed == [guess]
+    assert seg.tentative(0.1) is None
+
+
+def test_tentative_phrase_is_void_when_speech_returns() -> None:
+    seg = PhraseSegmenter(min_silence_s=0.4, pad_s=0.1)
+    seg.push(probs((0.9, 40), (0.1, 6)))
+    guess = seg.tentative(0.1)
+    closed = seg.push(probs((0.9, 10), (0.1, 13)))
+    assert guess is not None and closed[0].end > guess.end
