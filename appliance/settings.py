@@ -107,6 +107,63 @@ class EnrollmentSettings(_Section):
     )
 
 
+class StreamSettings(_Section):
+    """Streaming sessions (`/transcribe/stream`) and whole-file transcription."""
+
+    max_session_s: float = Field(
+        4 * 3600.0, gt=0, description="Longest audio one stream or file may carry; then the session ends."
+    )
+    idle_timeout_s: float = Field(
+        60.0, gt=0, description="A stream that sends nothing for this long gets an error frame and is closed."
+    )
+    max_pending_phrases: int = Field(
+        3, ge=1, le=64, description="Closed phrases awaiting ASR per session before reading more audio stops."
+    )
+    min_silence_s: float = Field(0.4, gt=0, description="Silence that closes a phrase.")
+    max_phrase_s: float = Field(12.0, gt=1, description="A phrase longer than this is cut.")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability that opens a phrase.")
+    speculate_after_s: float = Field(
+        0.064, ge=0, description="Silence after which a phrase is decoded ahead, in case it is about to close."
+    )
+    speculate_busy_after_s: float = Field(
+        0.25, ge=0, description="The same while Whisper is busy (above partial_max_load): fewer wasted guesses."
+    )
+    partial_interval_s: float = Field(
+        1.0, gt=0, description="New audio between two partials of an open phrase (partials are skipped when busy)."
+    )
+    partial_max_load: float = Field(
+        0.4, ge=0, le=1, description="No partials while Whisper was busy more than this share of the last 5 s."
+    )
+    key_check_interval_s: float = Field(
+        1.0, gt=0, description="How often an open stream re-checks that its API key is still valid."
+    )
+
+
+class DiarizationSettings(_Section):
+    """How a phrase's voice becomes an enrolled name or a per-session `spk_N` label."""
+
+    accept: float = Field(0.80, gt=0, lt=1, description="Cosine score to an enrolled speaker needed to use their name.")
+    margin: float = Field(0.05, ge=0, lt=1, description="Lead the best enrolled score needs over the runner-up.")
+    min_speech_s: float = Field(
+        1.0, gt=0, description="Shorter phrases never get an enrolled name on their own evidence."
+    )
+    session_margin: float = Field(
+        0.08,
+        ge=0,
+        lt=1,
+        description="A turn scoring this much below the session's best turn for a speaker is not that speaker.",
+    )
+    window_accept: float = Field(
+        0.80, gt=0, lt=1, description="Score one sliding window needs to count as an enrolled speaker's (turn cutting)."
+    )
+    min_turn_windows: int = Field(
+        2, ge=1, description="Fewest consecutive windows that make a speaker turn inside a phrase."
+    )
+    cluster_join: float = Field(
+        0.75, gt=0, lt=1, description="Cosine to a session cluster's centroid for a phrase to join it."
+    )
+
+
 class Settings(_Section):
     """The whole appliance."""
 
@@ -121,6 +178,8 @@ class Settings(_Section):
     preflight: PreflightSettings = PreflightSettings()
     enrollment: EnrollmentSettings = EnrollmentSettings()
     backend_b: BackendBSettings = BackendBSettings()
+    stream: StreamSettings = StreamSettings()
+    diarization: DiarizationSettings = DiarizationSettings()
 
     @property
     def db_path(self) -> Path:

@@ -13,12 +13,14 @@ from redis.asyncio import Redis
 from appliance.crypto import MasterKey, cluster_token
 from appliance.settings import Settings
 from edge_server import appkeys
+from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.reconciler import reconciler_ctx
-from edge_server.routes import admin, speakers, system
+from edge_server.relay import SpeechRelay
+from edge_server.routes import admin, speakers, system, transcribe
 from models.registry import load_transcriber
 
 log = logging.getLogger("scaiecho.edge")
@@ -46,6 +48,7 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = Redis.from_url(settings.redis.url, decode_responses=True)
     http = aiohttp.ClientSession()
     app[appkeys.REDIS] = redis
+    app[appkeys.RELAY] = SpeechRelay(settings.backend_b, http)
     app[appkeys.CLUSTER] = Cluster(
         redis, http, cluster_token(settings.cluster_secret_path), settings.nodes.request_timeout_s
     )
@@ -57,13 +60,19 @@ async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
 async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
     """Load Backend A's Whisper model once, off the event loop; a failure leaves ASR down, not the box."""
     settings = app[appkeys.SETTINGS].models
-    app[appkeys.TRANSCRIBER] = None
+    app[appkeys.ASR] = None
     if settings.load_asr:
         try:
-            app[appkeys.TRANSCRIBER] = await asyncio.to_thread(load_transcriber, settings)
+            transcriber = await asyncio.to_thread(load_transcriber, settings)
         except Exception:
             log.exception("the ASR engine (%s) could not be loaded; ASR is down", settings.asr)
+        else:
+            scheduler = AsrScheduler(transcriber)
+            scheduler.start()
+            app[appkeys.ASR] = scheduler
     yield
+    if (running := app[appkeys.ASR]) is not None:
+        await running.stop()
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -79,4 +88,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
     app.add_routes(admin.routes)
+    app.add_routes(transcribe.routes)
     return app

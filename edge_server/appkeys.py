@@ -9,13 +9,16 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from appliance.settings import Settings
+from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
-from models.base import Transcriber
+from edge_server.relay import SpeechRelay
 
 SETTINGS = web.AppKey("settings", Settings)
-#: Backend A's shared speech-to-text engine; None when it is off or failed to load.
-TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
+#: Backend A's shared speech-to-text engine and its job queue; None when it is off or failed to load.
+ASR: web.AppKey[AsrScheduler | None] = web.AppKey("asr")
+#: Backend B's client of the upstream speech-to-text service.
+RELAY = web.AppKey("relay", SpeechRelay)
 DB = web.AppKey("db", sqlite_utils.Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 REDIS = web.AppKey("redis", Redis)

@@ -68,7 +68,7 @@ class Analysis:
         return speech_only(self.audio.samples, self.regions)
 
 
-def _too_large(limit: int) -> ApiError:
+def too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the upload is larger than {limit} bytes", {"max_upload_bytes": limit})
 
 
@@ -85,7 +85,7 @@ def _clean_text(name: str, raw: bytes) -> str:
     return text
 
 
-async def _read_part(part: BodyPartReader, budget: int, overflow: ApiError) -> bytes:
+async def read_part(part: BodyPartReader, budget: int, overflow: ApiError) -> bytes:
     data = bytearray()
     while chunk := await part.read_chunk(CHUNK):
         data += chunk
@@ -98,7 +98,7 @@ async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
     """Stream the multipart body into memory, refusing oversize uploads as soon as they show."""
     limit = settings.server.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "unsupported_media", "enrollment expects a multipart/form-data body")
     try:
@@ -124,9 +124,9 @@ async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
         remaining = limit - used
         field_bytes = settings.server.max_field_chars * 4  # UTF-8: at most 4 bytes a character
         if name in TEXT_FIELDS and field_bytes < remaining:
-            values[name] = await _read_part(part, field_bytes, invalid_field(name, f"{name} is too long"))
+            values[name] = await read_part(part, field_bytes, invalid_field(name, f"{name} is too long"))
         else:
-            values[name] = await _read_part(part, remaining, _too_large(limit))
+            values[name] = await read_part(part, remaining, too_large(limit))
         used += len(values[name])
     fields: dict[str, str | None] = {}
     for name, (low, high, required) in TEXT_FIELDS.items():

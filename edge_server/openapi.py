@@ -50,6 +50,19 @@ PREFLIGHT_RECORDING = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "Policy": {
+        "type": "object",
+        "properties": {
+            "backend": {"type": "string", "enum": ["auto", "A", "B"]},
+            "updated_at": {"type": ["string", "null"]},
+        },
+    },
+    "PolicyUpdate": {
+        "type": "object",
+        "required": ["backend"],
+        "additionalProperties": False,
+        "properties": {"backend": {"type": "string", "enum": ["auto", "A", "B"]}},
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -179,11 +192,104 @@ ADMIN_PATHS: dict[str, Any] = {
             "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
         }
     },
+    f"{BASE}/policy": {
+        "get": {
+            "summary": "The tenant's transcription policy (scope scaiecho:admin)",
+            "responses": {"200": _data({"$ref": "#/components/schemas/Policy"}), **AUTH_ERRORS},
+        },
+        "put": {
+            "summary": "Choose the backend: auto (A, B when A is unavailable), A or B (scope scaiecho:admin)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyUpdate"}}},
+            },
+            "responses": {
+                "200": _data({"$ref": "#/components/schemas/Policy"}),
+                **AUTH_ERRORS,
+                "400": _error_response("the body is not a JSON object (`bad_request`)"),
+                "422": _error_response("unknown field or backend (`invalid_field`)"),
+            },
+        },
+    },
     f"{BASE}/audit/erasures": {
         "get": {
             "summary": "Hash-chained erasure audit rows of the tenant, newest first (scope scaiecho:admin)",
             "parameters": PAGING,
             "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
+        }
+    },
+}
+
+
+SEGMENT = {
+    "type": "object",
+    "required": ["segment_id", "text", "start", "end"],
+    "properties": {
+        "segment_id": {"type": "integer"},
+        "text": {"type": "string"},
+        "start": {"type": "number", "description": "seconds from the start of the audio"},
+        "end": {"type": "number"},
+        "speaker_label": {"type": "string", "description": "display name, or spk_N; omitted when unknown"},
+        "speaker_id": {"type": "string", "description": "only with an enrolled match"},
+        "speaker_confidence": {"type": "number", "description": "only with an enrolled match"},
+    },
+}
+
+TRANSCRIPTION_PATHS: dict[str, Any] = {
+    f"{BASE}/transcribe/stream": {
+        "get": {
+            "summary": "WebSocket upgrade for live transcription (scope scaiecho:transcribe; diarize also "
+            "scaiecho:diarize). Frames: see API.md and docs/api-notes.md",
+            "parameters": [{"name": "access_token", "in": "query", "schema": {"type": "string"}}],
+            "responses": {
+                "101": {"description": "switching to the WebSocket protocol"},
+                **AUTH_ERRORS,
+                "400": _error_response("not a WebSocket upgrade request (`bad_request`)"),
+            },
+        }
+    },
+    f"{BASE}/transcriptions": {
+        "post": {
+            "summary": "Transcribe a whole file (scope scaiecho:transcribe; diarize also scaiecho:diarize)",
+            "parameters": [
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "srt", "vtt", "rttm"]}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["file"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "diarize": {"type": "string", "enum": ["true", "false"]},
+                                "language_hint": {"type": "string", "description": "BCP-47"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": _data(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "backend_used": {"type": "string", "enum": ["A", "B"]},
+                            "duration_s": {"type": "number"},
+                            "truncated": {"type": "boolean"},
+                            "segments": {"type": "array", "items": SEGMENT},
+                        },
+                    }
+                ),
+                **AUTH_ERRORS,
+                "413": _error_response("upload larger than the limit (`payload_too_large`)"),
+                "415": _error_response("undecodable or unsupported audio (`unsupported_media`)"),
+                "422": _error_response("bad field or format (`invalid_field`)"),
+                "503": _error_response(
+                    "no backend can serve, or the upstream failed (`asr_unavailable`, `upstream_…`)"
+                ),
+            },
         }
     },
 }
@@ -329,5 +435,6 @@ def spec() -> dict[str, Any]:
                 },
             },
             **ADMIN_PATHS,
+            **TRANSCRIPTION_PATHS,
         },
     }

@@ -20,7 +20,7 @@ async def healthz(request: web.Request) -> web.Response:
         nodes_online = len(await request.app[appkeys.CLUSTER].candidates())
     except Exception:
         redis_ok = False
-    asr_ok = request.app[appkeys.TRANSCRIBER] is not None
+    asr_ok = request.app[appkeys.ASR] is not None
     ok = redis_ok and nodes_online > 0 and asr_ok
     body = {
         "status": "ok" if ok else "degraded",

@@ -1,0 +1,140 @@
+"""Backend A's one Whisper model, shared by every session, fed by priority.
+
+Two CPU cores cannot run two Whisper decodes faster than one after the other, so one worker
+thread runs jobs one at a time, always the most urgent first: a closed phrase (`FINAL`), then a
+phrase decoded ahead while its closing silence runs (`AHEAD`), then the partial text of a phrase
+still being spoken (`PARTIAL`). A job decoded ahead is promoted to `FINAL` when its phrase
+closes; a job nobody waits for any more is dropped before it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.base import Segment, Transcriber
+
+log = logging.getLogger("scaiecho.asr")
+
+FINAL, AHEAD, PARTIAL = 0, 1, 2
+#: Time constant of the load average, in seconds.
+LOAD_WINDOW_S = 5.0
+
+
+@dataclass(eq=False)
+class AsrJob:
+    """One decode; await ``future`` for its segments."""
+
+    priority: int
+    seq: int
+    samples: np.ndarray
+    language: str | None
+    future: asyncio.Future[list[Segment]] = field(repr=False)
+
+    def promote(self) -> None:
+        """Its phrase closed: decode it before anything ahead or partial."""
+        self.priority = FINAL
+
+    def cancel(self) -> None:
+        """Nobody needs the result: drop it if it has not started."""
+        self.future.cancel()
+
+
+class AsrScheduler:
+    """Runs `Transcriber.transcribe` jobs one at a time in a dedicated thread, most urgent first."""
+
+    def __init__(self, transcriber: Transcriber) -> None:
+        self.transcriber = transcriber
+        self._jobs: list[AsrJob] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._running: AsrJob | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
+        self._worker: asyncio.Task[None] | None = None
+        self._load = 0.0  # exponentially weighted share of time spent decoding phrases
+        self._load_at = time.monotonic()
+
+    @property
+    def model_name(self) -> str:
+        """The loaded model's name."""
+        return self.transcriber.model_name
+
+    def _track(self) -> float:
+        """Bring the load average up to now (busy while a job runs) and return it."""
+        now = time.monotonic()
+        decay = math.exp(-(now - self._load_at) / LOAD_WINDOW_S)
+        busy = 1.0 if self._running is not None and self._running.priority != PARTIAL else 0.0
+        self._load = self._load * decay + busy * (1.0 - decay)
+        self._load_at = now
+        return self._load
+
+    @property
+    def load(self) -> float:
+        """Share of the last few seconds (``LOAD_WINDOW_S``) spent on phrases (partials not counted), 0..1."""
+        return self._track()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing waiting."""
+        return self._running is None and not any(not j.future.done() for j in self._jobs)
+
+    def start(self) -> None:
+        """Start the worker on the running loop."""
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="asr-worker")
+
+    async def stop(self) -> None:
+        """Stop the worker, cancel waiting jobs, release the thread."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        for job in self._jobs:
+            job.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, samples: np.ndarray, language: str | None, priority: int) -> AsrJob:
+        """Queue a decode of (n,) float32 16 kHz audio."""
+        job = AsrJob(priority, next(self._seq), samples, language, asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        self._wake.set()
+        return job
+
+    def _next(self) -> AsrJob | None:
+        self._jobs = [j for j in self._jobs if not j.future.done()]
+        if not self._jobs:
+            return None
+        job = min(self._jobs, key=lambda j: (j.priority, j.seq))
+        self._jobs.remove(job)
+        return job
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            job = self._next()
+            if job is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._track()
+            self._running = job
+            try:
+                # partials are shown and replaced: they skip the word alignment finals need
+                decode = functools.partial(self.transcriber.transcribe, words=job.priority != PARTIAL)
+                result = await loop.run_in_executor(self._executor, decode, job.samples, job.language)
+            except Exception as exc:  # a failed decode fails its job, never the worker
+                log.exception("ASR decode failed")
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            else:
+                if not job.future.done():
+                    job.future.set_result(result)
+            finally:
+                self._track()
+                self._running = None

@@ -1,0 +1,339 @@
+"""Transcription routes: the `/transcribe/stream` WebSocket, `POST /transcriptions`, `/policy`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Literal
+
+from aiohttp import BodyPartReader, WSMsgType, web
+
+from edge_server import appkeys, auth
+from edge_server.access import authorize, bearer_token
+from edge_server.auth import Principal, missing_scope
+from edge_server.enrollment import BCP47, read_part, too_large
+from edge_server.errors import ApiError, invalid_field, json_response
+from edge_server.exports import FORMATS, to_rttm, to_srt, to_vtt
+from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy
+from edge_server.session import Transcription
+from edge_server.stream_protocol import (
+    CloseFrame,
+    DeltaFrame,
+    DoneFrame,
+    ErrorFrame,
+    MediaType,
+    OpenFrame,
+    ProtocolError,
+    ReadyFrame,
+    ServerFrame,
+    parse_client_frame,
+)
+from edge_server.tenancy import authenticate, new_id
+from edge_server.voices import TenantVoices
+from models.audio import SAMPLE_RATE, AudioError, decode
+from models.stream_audio import ContainerDecoder, PcmDecoder, StreamDecoder, StreamFormatError, WavDecoder
+
+log = logging.getLogger("scaiecho.stream")
+routes = web.RouteTableDef()
+BASE = "/v1/modules/scaiecho"
+#: Largest single WebSocket message accepted (about 30 s of 16 kHz PCM).
+MAX_MESSAGE_BYTES = 1 << 20
+#: Close codes beyond the WebSocket standard ones (4000-4999 are the application's).
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_IDLE, CLOSE_UNAVAILABLE = 4401, 4403, 4408, 4503
+CLOSE_UNSUPPORTED = 1003
+
+
+def _backend(app: web.Application, tenant_id: str) -> Literal["A", "B"]:
+    policy = str(get_policy(app[appkeys.DB], tenant_id)["backend"])
+    return choose_backend(policy, app[appkeys.ASR] is not None, app[appkeys.RELAY].configured)
+
+
+def _session(
+    app: web.Application, principal: Principal, backend: Literal["A", "B"], emit: Any, **options: Any
+) -> Transcription:
+    diarize = options.pop("diarize")
+    return Transcription(
+        app[appkeys.SETTINGS],
+        backend,
+        emit,
+        asr=app[appkeys.ASR],
+        relay=app[appkeys.RELAY],
+        voices=TenantVoices(app, principal.tenant_id) if diarize else None,
+        **options,
+    )
+
+
+class Stream:
+    """One WebSocket connection: frames in, a `Transcription`, frames out."""
+
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, principal: Principal, token: str) -> None:
+        self.app = app
+        self.ws = ws
+        self.principal = principal
+        self.token = token
+        self.settings = app[appkeys.SETTINGS].stream
+        self.session: Transcription | None = None
+        self.decoder: StreamDecoder | None = None
+        self.session_id = new_id("ses")
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, frame: ServerFrame) -> None:
+        """Send one frame unless the socket is closed already."""
+        async with self._send_lock:
+            if not self.ws.closed:
+                with contextlib.suppress(ConnectionError):  # the client is gone; the reader sees it next
+                    await self.ws.send_str(frame.to_json())
+
+    async def fail(self, code: str, message: str, close_code: int) -> None:
+        """An error frame, then close the socket."""
+        await self.send(ErrorFrame(code, message))
+        await self.ws.close(code=close_code, message=code.encode()[:120])
+
+    async def run(self) -> None:
+        """Serve until the client closes, finishes or is cut off; nothing survives the session."""
+        watchdog = asyncio.get_running_loop().create_task(self._watch_key())
+        finished = False
+        try:
+            finished = await self._serve()
+        finally:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
+            if self.decoder is not None:
+                self.decoder.close()  # ends a demuxer thread, if any
+            if self.session is not None and not finished:
+                await self.session.abort()
+            log.info("stream %s ended (%s)", self.session_id, "finished" if finished else "aborted")
+
+    async def _watch_key(self) -> None:
+        """Close the stream once its key is revoked."""
+        db = self.app[appkeys.DB]
+        while True:
+            await asyncio.sleep(self.settings.key_check_interval_s)
+            if authenticate(db, self.token) is None:
+                await self.fail("unauthenticated", "the API key of this stream was revoked", CLOSE_UNAUTHENTICATED)
+                return
+
+    async def _serve(self) -> bool:
+        """The frame loop; True when the session finished with a `done` frame."""
+        while True:
+            try:
+                msg = await self.ws.receive(timeout=self.settings.idle_timeout_s)
+            except TimeoutError:
+                idle = f"no frame for {self.settings.idle_timeout_s:g} s; the stream is closed"
+                await self.fail("idle_timeout", idle, CLOSE_IDLE)
+                return False
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    frame = parse_client_frame(msg.data)
+                except ProtocolError as exc:
+                    await self.send(ErrorFrame(exc.code, exc.message))
+                    continue
+                if isinstance(frame, OpenFrame):
+                    if not await self._open(frame):
+                        return False
+                elif isinstance(frame, CloseFrame):
+                    if self.session is None:
+                        await self.send(ErrorFrame("bad_frame", "close before open: send an open frame first"))
+                        continue
+                    await self._finish()
+                    return True
+            elif msg.type == WSMsgType.BINARY:
+                if self.session is None or self.decoder is None:
+                    await self.send(ErrorFrame("bad_frame", "audio before open: send an open frame first"))
+                    continue
+                try:
+                    samples = self.decoder.feed(msg.data)
+                except StreamFormatError as exc:
+                    await self.fail("unsupported_media", str(exc), CLOSE_UNSUPPORTED)
+                    return False
+                await self.session.feed(samples)
+                if self.session.full:
+                    limit = f"the session reached its maximum length of {self.settings.max_session_s:g} s"
+                    await self.send(ErrorFrame("session_too_long", limit))
+                    await self._finish()
+                    return True
+            else:  # the client closed, or the connection broke
+                return False
+
+    async def _open(self, frame: OpenFrame) -> bool:
+        if self.session is not None:
+            await self.send(ErrorFrame("bad_frame", "this stream is already open; one open per connection"))
+            return True
+        if frame.diarize and (lacking := missing_scope(self.principal.scopes, auth.DIARIZE)) is not None:
+            await self.fail("forbidden", f"diarize needs the {lacking} scope, which this key lacks", CLOSE_FORBIDDEN)
+            return False
+        try:
+            backend = _backend(self.app, self.principal.tenant_id)
+        except NoBackend as exc:
+            await self.fail(exc.code, exc.message, CLOSE_UNAVAILABLE)
+            return False
+        self.decoder = _decoder(frame.media_type)
+        self.session = _session(
+            self.app, self.principal, backend, self.send, diarize=frame.diarize, language=frame.language_hint
+        )
+        log.info("stream %s open: backend %s, diarize %s", self.session_id, backend, frame.diarize)
+        await self.send(ReadyFrame(backend_used=backend, session_id=self.session_id))
+        return True
+
+    async def _finish(self) -> None:
+        assert self.session is not None and self.decoder is not None
+        try:
+            rest = await asyncio.to_thread(self.decoder.close)
+        except StreamFormatError as exc:
+            await self.send(ErrorFrame("unsupported_media", str(exc)))
+        else:
+            await self.session.feed(rest)
+        await self.session.finish()
+        await self.send(DoneFrame(duration_s=round(self.session.duration_s, 3), segments=self.session.segments))
+        await self.ws.close()
+
+
+def _decoder(media: MediaType) -> StreamDecoder:
+    if media.kind == "pcm":
+        assert media.rate is not None
+        return PcmDecoder(media.rate)
+    if media.name == "audio/wav":
+        return WavDecoder()
+    return ContainerDecoder("ogg" if media.name == "audio/ogg" else "matroska")
+
+
+@routes.get(f"{BASE}/transcribe/stream")
+async def transcribe_stream(request: web.Request) -> web.StreamResponse:
+    """The streaming WebSocket; keys without scaiecho:transcribe are refused before the upgrade."""
+    principal = authorize(request, auth.TRANSCRIBE, allow_query=True)
+    token = bearer_token(request, allow_query=True)
+    assert token is not None
+    ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30.0)
+    if not ws.can_prepare(request).ok:
+        raise ApiError(400, "bad_request", "this route is a WebSocket: send an Upgrade request")
+    await ws.prepare(request)
+    await Stream(request.app, ws, principal, token).run()
+    return ws
+
+
+# -- whole files ---------------------------------------------------------------------------------
+
+
+async def _transcription_form(request: web.Request) -> tuple[bytes, bool, str | None]:
+    settings = request.app[appkeys.SETTINGS]
+    limit = settings.server.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, "unsupported_media", "POST /transcriptions expects a multipart/form-data body")
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
+    values: dict[str, bytes] = {}
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader) or part.name not in ("file", "diarize", "language_hint"):
+            raise invalid_field(str(getattr(part, "name", "")), "fields are file, diarize and language_hint")
+        if part.name in values:
+            raise invalid_field(part.name, f"{part.name} is given more than once")
+        budget = limit if part.name == "file" else 64
+        values[part.name] = await read_part(part, budget, too_large(limit))
+    if not values.get("file"):
+        raise invalid_field("file", "the file to transcribe is required")
+    diarize_text = values.get("diarize", b"false").decode("utf-8", "replace").strip().lower()
+    if diarize_text not in ("true", "false", "1", "0"):
+        raise invalid_field("diarize", "diarize must be true or false")
+    language = values.get("language_hint", b"").decode("utf-8", "replace").strip() or None
+    if language is not None and not BCP47.match(language):
+        raise invalid_field("language_hint", "language_hint must be a BCP-47 tag such as 'en'")
+    return values["file"], diarize_text in ("true", "1"), language
+
+
+def _segment_json(frame: DeltaFrame) -> dict[str, Any]:
+    return {k: v for k, v in frame.to_dict().items() if k != "type"}
+
+
+@routes.post(f"{BASE}/transcriptions")
+async def transcribe_file(request: web.Request) -> web.Response:
+    """A whole file -> its segments as JSON, or ``?format=srt|vtt|rttm``."""
+    principal = authorize(request, auth.TRANSCRIBE)
+    output = request.query.get("format", "json")
+    if output not in FORMATS:
+        raise invalid_field("format", f"format must be one of {', '.join(FORMATS)}")
+    data, diarize, language = await _transcription_form(request)
+    if diarize and (lacking := missing_scope(principal.scopes, auth.DIARIZE)) is not None:
+        raise ApiError(403, "forbidden", f"diarize needs the {lacking} scope", {"required_scope": lacking})
+    settings = request.app[appkeys.SETTINGS]
+    try:
+        audio = await asyncio.to_thread(decode, data, settings.stream.max_session_s)
+    except AudioError as exc:
+        raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
+    try:
+        backend = _backend(request.app, principal.tenant_id)
+    except NoBackend as exc:
+        raise ApiError(503, exc.code, exc.message) from exc
+    segments: list[DeltaFrame] = []
+    errors: list[ErrorFrame] = []
+
+    async def collect(frame: ServerFrame) -> None:
+        if isinstance(frame, DeltaFrame):
+            segments.append(frame)
+        elif isinstance(frame, ErrorFrame):
+            errors.append(frame)
+
+    session = _session(request.app, principal, backend, collect, diarize=diarize, language=language, realtime=False)
+    try:
+        piece = 10 * SAMPLE_RATE
+        for i in range(0, len(audio.samples), piece):
+            await session.feed(audio.samples[i : i + piece])
+        await session.finish()
+    except BaseException:
+        await session.abort()
+        raise
+    if errors:
+        raise ApiError(503, errors[0].code, errors[0].message, {"segments_lost": len(errors)})
+    if output == "srt":
+        return web.Response(text=to_srt(segments), content_type=FORMATS["srt"])
+    if output == "vtt":
+        return web.Response(text=to_vtt(segments), content_type=FORMATS["vtt"])
+    if output == "rttm":
+        return web.Response(text=to_rttm(segments, "transcription"), content_type=FORMATS["rttm"])
+    return json_response(
+        {
+            "backend_used": backend,
+            "duration_s": round(audio.duration_s, 3),
+            "truncated": audio.truncated,
+            "segments": [_segment_json(s) for s in segments],
+        }
+    )
+
+
+# -- policy --------------------------------------------------------------------------------------
+
+
+@routes.get(f"{BASE}/policy")
+async def read_policy(request: web.Request) -> web.Response:
+    """The tenant's transcription policy."""
+    principal = authorize(request, auth.ADMIN)
+    return json_response(get_policy(request.app[appkeys.DB], principal.tenant_id))
+
+
+@routes.put(f"{BASE}/policy")
+async def write_policy(request: web.Request) -> web.Response:
+    """Set ``{"backend": "auto" | "A" | "B"}``."""
+    principal = authorize(request, auth.ADMIN)
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    unknown = sorted(set(body) - {"backend"})
+    if unknown:
+        raise invalid_field(unknown[0], f"unknown field {unknown[0]!r}; the policy has 'backend'")
+    backend = body.get("backend")
+    if backend not in BACKENDS:
+        raise invalid_field("backend", "backend must be 'auto', 'A' or 'B'")
+    return json_response(set_policy(request.app[appkeys.DB], principal.tenant_id, backend, principal.key_id))

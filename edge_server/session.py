@@ -1,0 +1,326 @@
+"""One transcription session: audio in, `partial`/`delta` frames out, in order.
+
+The same engine serves a WebSocket stream (real time) and `POST /transcriptions` (a whole file).
+
+Backend A: Silero VAD cuts the audio into phrases; each closed phrase is decoded by the shared
+`AsrScheduler` and, with diarization, embedded and scored on a pyannote node at the same time.
+While a phrase's closing silence runs, it is decoded ahead (speculatively): when the phrase
+then closes unchanged, its text is ready or nearly so; when speech resumes, the guess is
+dropped. Partials of an open phrase are decoded only when the model has nothing better to do.
+
+Backend B: each closed phrase goes to the upstream relay; no partials, no labels.
+
+Memory is bounded: audio is kept from the start of the open phrase only (phrases are cut at
+``max_phrase_s``), and at most ``max_pending_phrases`` closed phrases wait for their text;
+beyond that `feed` does not return, so the caller stops reading from the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from appliance.settings import Settings
+from edge_server.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrJob, AsrScheduler
+from edge_server.diarization import Label, SessionSpeakers, Window, split_turns
+from edge_server.relay import RelayError, SpeechRelay
+from edge_server.stream_protocol import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
+from edge_server.voices import TenantVoices
+from models.audio import SAMPLE_RATE
+from models.base import Segment, Word
+from models.vad import CHUNK, Phrase, PhraseSegmenter, StreamingVad
+
+log = logging.getLogger("scaiecho.session")
+
+Emit = Callable[[ServerFrame], Awaitable[None]]
+
+
+@dataclass
+class _Outcome:
+    segments: list[Segment]
+    windows: list[Window] | None = None
+    error: ErrorFrame | None = None
+
+
+def _words(segments: list[Segment]) -> list[Word]:
+    """Every word of a phrase; a segment without word timings counts as one word."""
+    words: list[Word] = []
+    for segment in segments:
+        words.extend(segment.words or (Word(segment.start, segment.end, " " + segment.text),))
+    return [w for w in words if w.text.strip()]
+
+
+@dataclass
+class _Ahead:
+    """A phrase decoded (and embedded) ahead of its close."""
+
+    phrase: Phrase
+    job: AsrJob
+    voice: asyncio.Task[list[Window] | None] | None
+
+    def cancel(self) -> None:
+        self.job.cancel()
+        if self.voice is not None:
+            self.voice.cancel()
+
+
+class Transcription:
+    """Feed 16 kHz float32 audio with `feed`, then `finish`; frames go to ``emit`` in order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Literal["A", "B"],
+        emit: Emit,
+        *,
+        language: str | None = None,
+        asr: AsrScheduler | None = None,
+        relay: SpeechRelay | None = None,
+        voices: TenantVoices | None = None,
+        realtime: bool = True,
+    ) -> None:
+        if backend == "A" and asr is None:
+            raise ValueError("backend A needs the ASR scheduler")
+        if backend == "B" and relay is None:
+            raise ValueError("backend B needs the relay")
+        self.settings = settings.stream
+        self.backend = backend
+        self.language = language.split("-")[0].lower() if language else None
+        self._emit = emit
+        self._asr = asr
+        self._relay = relay
+        self._voices = voices if backend == "A" else None  # Backend B ignores diarize
+        self._diarization = settings.diarization
+        self._speakers = SessionSpeakers(settings.diarization)
+        self._realtime = realtime and backend == "A"
+        self._vad = StreamingVad()
+        self._segmenter = PhraseSegmenter(
+            threshold=self.settings.vad_threshold,
+            min_silence_s=self.settings.min_silence_s,
+            max_phrase_s=self.settings.max_phrase_s,
+        )
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._base = 0  # stream sample index of self._audio[0]
+        self._fed = 0
+        self._max_samples = int(self.settings.max_session_s * SAMPLE_RATE)
+        self._slots = asyncio.Semaphore(self.settings.max_pending_phrases)
+        self._queue: asyncio.Queue[tuple[Phrase, asyncio.Task[_Outcome]] | None] = asyncio.Queue()
+        self._emitter = asyncio.get_running_loop().create_task(self._emit_in_order(), name="session-emitter")
+        self._ahead: _Ahead | None = None
+        self._partial: asyncio.Task[None] | None = None
+        self._partial_at = 0
+        self.segments = 0
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio received."""
+        return self._fed / SAMPLE_RATE
+
+    @property
+    def full(self) -> bool:
+        """The maximum session length is reached; further audio is ignored."""
+        return self._fed >= self._max_samples
+
+    async def feed(self, samples: np.ndarray) -> None:
+        """Take more audio; returns once it is segmented and at most the allowed phrases wait."""
+        samples = samples[: max(0, self._max_samples - self._fed)]
+        if len(samples) == 0:
+            return
+        self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
+        self._fed += len(samples)
+        probabilities = await asyncio.to_thread(self._vad.feed, samples)
+        for phrase in self._segmenter.push(probabilities):
+            await self._close(phrase)
+        if self._realtime:
+            self._decode_ahead()
+            self._maybe_partial()
+        self._trim()
+
+    async def finish(self) -> None:
+        """No more audio: close the open phrase and wait until every frame is emitted."""
+        for phrase in self._segmenter.flush():
+            await self._close(phrase)
+        await self._queue.put(None)
+        await self._emitter
+        self._discard()
+
+    async def abort(self) -> None:
+        """The client is gone or was cut off: stop everything and forget the voices."""
+        tasks: list[asyncio.Task[Any]] = [self._emitter, *([self._partial] if self._partial else [])]
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                tasks.append(item[1])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
+        self._speakers.forget()
+        self._audio = np.zeros(0, dtype=np.float32)
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        return self._audio[max(0, start - self._base) : max(0, end - self._base)].copy()
+
+    def _trim(self) -> None:
+        """Drop audio no phrase can need any more."""
+        keep_from = self._segmenter.open_since
+        if keep_from is None:
+            keep_from = self._segmenter.position - self._segmenter.pad - CHUNK
+        if self._ahead is not None:
+            keep_from = min(keep_from, self._ahead.phrase.start)
+        cut = keep_from - self._base
+        if cut > 0:
+            self._audio = self._audio[cut:]
+            self._base += cut
+
+    # -- phrases -------------------------------------------------------------------------------
+
+    def _identify(self, audio: np.ndarray) -> asyncio.Task[list[Window] | None] | None:
+        if self._voices is None:
+            return None
+        return asyncio.get_running_loop().create_task(self._voices.identify(audio, list(self._voices.live())))
+
+    def _decode_ahead(self) -> None:
+        assert self._asr is not None
+        # under load a guess that speech then voids costs other sessions: guess later
+        busy = self._asr.load > self.settings.partial_max_load
+        guess = self._segmenter.tentative(
+            self.settings.speculate_busy_after_s if busy else self.settings.speculate_after_s
+        )
+        if self._ahead is not None and self._ahead.phrase != guess:
+            self._ahead.cancel()  # speech came back: the phrase is longer than guessed
+            self._ahead = None
+        if guess is not None and self._ahead is None:
+            audio = self._slice(guess.start, guess.end)
+            self._ahead = _Ahead(guess, self._asr.submit(audio, self.language, AHEAD), self._identify(audio))
+
+    async def _close(self, phrase: Phrase) -> None:
+        await self._slots.acquire()  # backpressure: at most max_pending_phrases in flight
+        audio = self._slice(phrase.start, phrase.end)
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.phrase == phrase:
+            ahead.job.promote()
+            task = asyncio.get_running_loop().create_task(self._outcome_a(ahead.job, ahead.voice))
+        else:
+            if ahead is not None:
+                ahead.cancel()
+            if self.backend == "A":
+                assert self._asr is not None
+                job = self._asr.submit(audio, self.language, FINAL)
+                task = asyncio.get_running_loop().create_task(self._outcome_a(job, self._identify(audio)))
+            else:
+                task = asyncio.get_running_loop().create_task(self._outcome_b(audio))
+        await self._queue.put((phrase, task))
+
+    async def _outcome_a(self, job: AsrJob, voice: asyncio.Task[list[Window] | None] | None) -> _Outcome:
+        try:
+            segments = await job.future
+        except Exception:
+            if voice is not None:
+                voice.cancel()
+            return _Outcome([], error=ErrorFrame("asr_failed", "a phrase could not be transcribed; the stream goes on"))
+        found = None
+        if voice is not None:
+            try:
+                found = await voice
+            except Exception:
+                log.exception("embedding a phrase failed")
+        return _Outcome(segments, found)
+
+    async def _outcome_b(self, audio: np.ndarray) -> _Outcome:
+        assert self._relay is not None
+        try:
+            return _Outcome(await self._relay.transcribe(audio, self.language))
+        except RelayError as exc:
+            return _Outcome([], error=ErrorFrame(exc.code, exc.message))
+
+    async def _emit_in_order(self) -> None:
+        while (item := await self._queue.get()) is not None:
+            phrase, task = item
+            try:
+                outcome = await task
+            finally:
+                self._slots.release()
+            if outcome.error is not None:
+                await self._emit(outcome.error)
+                continue
+            for frame in self._deltas(phrase, outcome):
+                await self._emit(frame)
+                self.segments += 1
+
+    def _deltas(self, phrase: Phrase, outcome: _Outcome) -> list[DeltaFrame]:
+        """A phrase's deltas: one per speaker turn (one in all when not diarizing)."""
+        offset = phrase.start / SAMPLE_RATE
+        duration = (phrase.end - phrase.start) / SAMPLE_RATE
+        words = _words(outcome.segments)
+        if not words:
+            return []
+        if outcome.windows and self._voices is not None:
+            live = self._voices.live()
+            turns = split_turns(outcome.windows, duration, live, self._diarization)
+            self._speakers.observe([(t.voice, t.end - t.start) for t in turns], live)
+            labels = [self._speakers.decide(t.voice, t.end - t.start, live) for t in turns]
+            bounds = [t.end for t in turns[:-1]]
+            word_labels = [labels[bisect.bisect(bounds, (w.start + w.end) / 2)] for w in words]
+        else:
+            word_labels = [None] * len(words)
+        groups: list[tuple[Label | None, list[Word]]] = []
+        for word, label in zip(words, word_labels, strict=True):
+            if groups and (groups[-1][0] and groups[-1][0].label) == (label and label.label):
+                groups[-1][1].append(word)
+            else:
+                groups.append((label, [word]))
+        # deltas tile the phrase: the VAD's bounds outside, halfway between words at speaker changes
+        cuts = [(a[1][-1].end + b[1][0].start) / 2 for a, b in itertools.pairwise(groups)]
+        edges = [0.0, *(min(max(c, 0.0), duration) for c in cuts), duration]
+        frames: list[DeltaFrame] = []
+        for (label, group), (start, end) in zip(groups, itertools.pairwise(edges), strict=True):
+            frames.append(
+                DeltaFrame(
+                    segment_id=self.segments + len(frames),
+                    text="".join(w.text for w in group).strip(),
+                    start=round(offset + start, 3),
+                    end=round(offset + end, 3),
+                    speaker_label=label.label if label else None,
+                    speaker_id=label.speaker_id if label else None,
+                    speaker_confidence=label.confidence if label else None,
+                )
+            )
+        return frames
+
+    # -- partials ------------------------------------------------------------------------------
+
+    def _maybe_partial(self) -> None:
+        start = self._segmenter.open_since
+        if start is None or self._asr is None or self._segmenter.in_pause:
+            return  # no phrase, or it may be closing: keep Whisper free for it
+        if not self._asr.idle or self._asr.load > self.settings.partial_max_load:
+            return  # partials are a luxury: finals of every session come first
+        if self._partial is not None and not self._partial.done():
+            return
+        now = self._segmenter.position
+        if now - max(start, self._partial_at) < self.settings.partial_interval_s * SAMPLE_RATE:
+            return
+        self._partial_at = now
+        job = self._asr.submit(self._slice(start, now), self.language, PARTIAL)
+        self._partial = asyncio.get_running_loop().create_task(self._send_partial(job, start))
+
+    async def _send_partial(self, job: AsrJob, start: int) -> None:
+        with contextlib.suppress(Exception):
+            segments = await job.future
+            text = " ".join(s.text for s in segments).strip()
+            if text and self._segmenter.open_since == start:  # still the phrase being spoken
+                await self._emit(PartialFrame(text=text, start=round(start / SAMPLE_RATE, 3)))

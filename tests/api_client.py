@@ -1,0 +1,30 @@
+"""Small HTTP helpers against a running appliance, for e2e tests and benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from models.audio import encode
+from tests.support import ENROLL_FIELDS
+
+BASE = "/v1/modules/scaiecho"
+
+
+async def enroll(
+    http: aiohttp.ClientSession, url: str, key: str, name: str, reference: np.ndarray, consent: np.ndarray
+) -> dict[str, Any]:
+    """Enroll ``name`` from 16 kHz float32 recordings; the created speaker (raises unless 201)."""
+    form = aiohttp.FormData()
+    fields = {k: v.replace("Alice Example", name) for k, v in ENROLL_FIELDS.items()}
+    for field, value in fields.items():
+        form.add_field(field, value)
+    form.add_field("reference", encode(reference, "wav"), filename="reference.wav")
+    form.add_field("consent", encode(consent, "wav"), filename="consent.wav")
+    async with http.post(f"{url}{BASE}/speakers", data=form, headers={"Authorization": f"Bearer {key}"}) as resp:
+        body = await resp.json()
+        if resp.status != 201:
+            raise RuntimeError(f"enrolling {name} failed: {resp.status} {body}")
+        return dict(body["data"])

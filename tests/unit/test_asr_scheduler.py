@@ -1,0 +1,72 @@
+"""The shared ASR queue: most urgent first, dropped jobs never run, promotion jumps the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+
+from edge_server.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrScheduler
+from models.base import Segment
+
+
+class RecordingEngine:
+    """Records the order of decodes; the first one blocks until released, so a queue can build up."""
+
+    model_name = "recording"
+
+    def __init__(self) -> None:
+        self.order: list[float] = []
+        self.release = threading.Event()
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None, words: bool = True) -> list[Segment]:
+        if not self.order:
+            self.release.wait(5)
+        self.order.append(float(samples[0]))
+        if samples[0] < 0:
+            raise RuntimeError("engine failure")
+        return [Segment(0.0, 1.0, f"job {samples[0]:g}")]
+
+
+def job_audio(tag: float) -> np.ndarray:
+    return np.full(1600, tag, dtype=np.float32)
+
+
+async def test_priorities_promotion_and_cancellation() -> None:
+    engine = RecordingEngine()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    try:
+        first = scheduler.submit(job_audio(1), None, PARTIAL)
+        await asyncio.sleep(0.05)  # the worker is now blocked inside job 1
+        partial = scheduler.submit(job_audio(2), None, PARTIAL)
+        ahead = scheduler.submit(job_audio(3), None, AHEAD)
+        dropped = scheduler.submit(job_audio(4), None, AHEAD)
+        final = scheduler.submit(job_audio(5), None, FINAL)
+        promoted = scheduler.submit(job_audio(6), None, AHEAD)
+        promoted.promote()
+        dropped.cancel()
+        assert not scheduler.idle
+        engine.release.set()
+        results = await asyncio.gather(first.future, partial.future, ahead.future, final.future, promoted.future)
+        assert [r[0].text for r in results] == ["job 1", "job 2", "job 3", "job 5", "job 6"]
+        assert engine.order == [1, 5, 6, 3, 2]
+        assert scheduler.idle
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_failing_decode_fails_its_job_only() -> None:
+    engine = RecordingEngine()
+    engine.release.set()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    try:
+        bad = scheduler.submit(job_audio(-1), None, FINAL)
+        good = scheduler.submit(job_audio(7), None, FINAL)
+        outcome = await asyncio.gather(bad.future, good.future, return_exceptions=True)
+        assert isinstance(outcome[0], RuntimeError)
+        assert outcome[1] == [Segment(0.0, 1.0, "job 7")]
+    finally:
+        await scheduler.stop()
