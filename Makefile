@@ -2,7 +2,7 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= appliance,test
+EXTRAS ?= appliance,gui,test
 PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := false

@@ -1,0 +1,33 @@
+"""`scaiecho-desktop`: the desktop client's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, then run the window (imports Qt only after `--help` is handled)."""
+    parser = argparse.ArgumentParser(
+        prog="scaiecho-desktop",
+        description="Record and enroll speakers, manage them, and watch live transcripts with names.",
+        epilog="SCAIGRID_HOST and SCAIGRID_API_KEY are read from the environment when set.",
+    )
+    parser.add_argument("--url", default=os.environ.get("SCAIGRID_HOST", "http://127.0.0.1:8080"))
+    parser.add_argument("--connect", action="store_true", help="connect at start with the URL and key given")
+    args = parser.parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from gui.window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    window = MainWindow(url=args.url)
+    window.show()
+    if args.connect:
+        window.connect_appliance()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

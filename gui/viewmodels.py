@@ -1,0 +1,177 @@
+"""What the desktop client's screens show, computed without any window: testable as plain code.
+
+Nothing here imports Qt or does I/O. The screens (gui/window.py) render these values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+ENROLL = "scaiecho:enroll"
+TRANSCRIBE = "scaiecho:transcribe"
+DIARIZE = "scaiecho:diarize"
+ADMIN = "scaiecho:admin"
+
+#: Feature -> the scopes it needs (diarize also needs transcribe, as the API says).
+FEATURES = {
+    "enroll": (ENROLL,),
+    "speakers": (ENROLL,),
+    "live": (TRANSCRIBE,),
+    "diarize": (TRANSCRIBE, DIARIZE),
+}
+
+
+@dataclass(frozen=True)
+class Feature:
+    """Whether a screen or control is usable with the current key, and why not."""
+
+    enabled: bool
+    reason: str = ""
+
+
+def features(scopes: set[str]) -> dict[str, Feature]:
+    """Each feature enabled or disabled with a reason naming the missing scope."""
+    out = {}
+    for name, needed in FEATURES.items():
+        missing = [s for s in needed if s not in scopes]
+        out[name] = Feature(True) if not missing else Feature(False, f"This API key lacks the {missing[0]} scope.")
+    return out
+
+
+def consent_text(full_name: str, purpose: str, operator: str = "ScaiEcho") -> str:
+    """The consent statement the speaker reads aloud, prefilled from the form (editable)."""
+    name = full_name.strip() or "[your full name]"
+    why = purpose.strip().rstrip(".") or "[the purpose]"
+    return (
+        f"I, {name}, consent to {operator} recording my voice and keeping a voice profile of me "
+        f"for this purpose: {why}. I know I can ask for it to be deleted at any time."
+    )
+
+
+#: Preflight issue codes (models/preflight.py) -> what the person can do about them.
+ADVICE = {
+    "too_short": "Speak longer.",
+    "no_speech": "Nothing was heard: check the microphone and speak.",
+    "too_quiet": "Move closer to the microphone or speak up.",
+    "clipping": "Move back from the microphone or speak more softly.",
+    "low_snr": "Find a quieter room.",
+    "too_long": "Record a shorter piece.",
+}
+
+
+def advice(issues: list[dict[str, Any]]) -> list[str]:
+    """One line per preflight issue: what is wrong and how to fix it."""
+    lines = []
+    for issue in issues:
+        message = str(issue.get("message", issue.get("code", "")))
+        tip = ADVICE.get(str(issue.get("code")), "")
+        lines.append(message if tip in message else f"{message} {tip}".strip())
+    return lines
+
+
+def explain(status: int | None, body: dict[str, Any] | None, url: str = "") -> str:
+    """An API failure in plain words (None status: the appliance could not be reached)."""
+    if status is None:
+        return f"The appliance at {url or 'this address'} cannot be reached. Check the address and that it is running."
+    error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+    code, message = error.get("code", ""), error.get("message", "")
+    details = error.get("details", {}) or {}
+    if status == 401:
+        return "The API key was not accepted (wrong, or revoked). Enter a valid key."
+    if status == 403:
+        scope = details.get("required_scope")
+        return f"This API key lacks the {scope} scope." if scope else "This API key may not do that."
+    if code == "preflight_failed":
+        roles = [r for r in ("reference", "consent") if isinstance(details.get(r), dict)]
+        lines = [f"The {r} recording did not pass: " + " ".join(advice(details[r].get("issues", []))) for r in roles]
+        return "\n".join(lines) or message
+    if status >= 500:
+        return f"The appliance had a problem ({code or status}): {message}"
+    return message or f"The request failed (HTTP {status})."
+
+
+#: Distinct, readable colours for speakers, in order of first appearance.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+
+
+@dataclass
+class Transcript:
+    """The live transcript: final segments in order, the current partial, a colour per speaker."""
+
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    partial: str = ""
+    backend: str = ""
+    colours: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    done: bool = False
+
+    def apply(self, frame: dict[str, Any]) -> None:
+        """Take one server frame."""
+        kind = frame.get("type")
+        if kind == "ready":
+            self.backend = str(frame.get("backend_used", ""))
+        elif kind == "partial":
+            self.partial = str(frame.get("text", ""))
+        elif kind == "delta":
+            self.segments.append(frame)
+            self.partial = ""
+            label = frame.get("speaker_label")
+            if label and label not in self.colours:
+                self.colours[label] = PALETTE[len(self.colours) % len(PALETTE)]
+        elif kind == "error":
+            self.errors.append(f"{frame.get('code')}: {frame.get('message')}")
+        elif kind == "done":
+            self.done = True
+            self.partial = ""
+
+    def colour(self, label: str | None) -> str:
+        """The colour of a speaker (grey when unlabelled)."""
+        return self.colours.get(label or "", "#555555")
+
+    def to_txt(self) -> str:
+        """``[mm:ss] Name: text`` per segment."""
+        lines = []
+        for s in self.segments:
+            minutes, seconds = divmod(int(s["start"]), 60)
+            who = f"{s['speaker_label']}: " if s.get("speaker_label") else ""
+            lines.append(f"[{minutes:02d}:{seconds:02d}] {who}{s['text']}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def to_srt(self) -> str:
+        """SubRip cues, speaker name before the text."""
+
+        def clock(t: float) -> str:
+            ms = max(0, round(t * 1000))
+            h, ms = divmod(ms, 3_600_000)
+            m, ms = divmod(ms, 60_000)
+            s, ms = divmod(ms, 1000)
+            return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+        cues = []
+        for i, s in enumerate(self.segments, start=1):
+            who = f"{s['speaker_label']}: " if s.get("speaker_label") else ""
+            cues.append(f"{i}\n{clock(s['start'])} --> {clock(s['end'])}\n{who}{s['text']}\n")
+        return "\n".join(cues)
+
+    def to_json(self) -> str:
+        """The segments as the API sent them."""
+        return json.dumps({"backend_used": self.backend, "segments": self.segments}, indent=2, ensure_ascii=False)
+
+
+def speaker_rows(speakers: list[dict[str, Any]], text_filter: str = "") -> list[tuple[str, str, str, str, str]]:
+    """Table rows (name, language, status, warm node count, created) matching ``text_filter``."""
+    needle = text_filter.strip().lower()
+    rows = []
+    for s in speakers:
+        row = (
+            str(s.get("display_name", "")),
+            str(s.get("language_primary", "")),
+            str(s.get("enrollment_status", "")),
+            str(len(s.get("enrolled_on", []) or [])),
+            str(s.get("created_at", ""))[:19].replace("T", " "),
+        )
+        if not needle or any(needle in cell.lower() for cell in row[:3]):
+            rows.append(row)
+    return rows

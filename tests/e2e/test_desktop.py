@@ -1,0 +1,113 @@
+"""The desktop client against `scaiecho-appliance up`, offscreen with pytest-qt, recording through
+a real PortAudio device: ALSA's `file` plugin playing one sample speaker's speech as a microphone.
+
+From nothing enrolled to a live transcript with the enrolled name, then erasure with its receipt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+from pytestqt.qtbot import QtBot
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from tests.appliance_process import Appliance
+
+if TYPE_CHECKING:
+    from gui.window import RecordingPanel
+from tests.support import SAMPLE_RATE, enrollment_audio, sample_dir, sample_speakers
+
+ASOUNDRC = """pcm.fakemic {{
+    type file
+    slave.pcm "null"
+    file "/dev/null"
+    infile "{infile}"
+    format "raw"
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A capture device `fakemic` that plays the first sample speaker; HOME points at its .asoundrc.
+
+    ALSA reads ~/.asoundrc when PortAudio starts, i.e. when sounddevice is first imported, which
+    nothing in the test session does before this module.
+    """
+    home = tmp_path_factory.mktemp("mic-home")
+    reference, _ = enrollment_audio(sample_speakers()[0])
+    (np.clip(reference, -1, 1) * 32767).astype("<i2").tofile(home / "speech.raw")
+    (home / ".asoundrc").write_text(ASOUNDRC.format(infile=home / "speech.raw"))
+    old_home = os.environ.get("HOME")
+    os.environ["HOME"] = str(home)
+    yield home
+    if old_home is not None:
+        os.environ["HOME"] = old_home
+
+
+def record(qtbot: QtBot, panel: RecordingPanel, seconds: float) -> None:
+    panel.toggle()
+    assert panel.recorder is not None, panel.status.text()
+    qtbot.wait(int(seconds * 1000))
+    assert panel.loudest > -40  # the level meter showed speech
+    panel.toggle()
+    assert panel.samples is not None
+
+
+def test_nothing_enrolled_to_a_live_transcript_with_the_name(
+    qtbot: QtBot, appliance: Appliance, fake_mic: Path
+) -> None:
+    from gui.window import MainWindow
+
+    window = MainWindow(url=appliance.url, key=appliance.key)
+    qtbot.addWidget(window)
+    window.connect_appliance()
+    qtbot.waitUntil(
+        lambda: window.tabs.isTabEnabled(1) and "node(s) online" in window.health_label.text(), timeout=60_000
+    )
+    assert window.diarize_box.isEnabled()
+
+    # enroll: metadata, consent text prefilled, both recordings from the PortAudio device
+    window.name_edit.setText("Caller 90")
+    assert window.full_name_edit.text() == "Caller 90"
+    assert window.consent_edit.toPlainText().startswith("I, Caller 90, consent")
+    index = window.device_combo.findText("fakemic")
+    assert index >= 0, [window.device_combo.itemText(i) for i in range(window.device_combo.count())]
+    window.device_combo.setCurrentIndex(index)
+    reference_s = len(enrollment_audio(sample_speakers()[0])[0]) / SAMPLE_RATE
+    record(qtbot, window.reference_panel, reference_s)
+    assert window.reference_panel.passed, window.reference_panel.status.text()
+    recorded = window.reference_panel.samples
+    assert recorded is not None and abs(len(recorded) / SAMPLE_RATE - reference_s) < 1.0
+    record(qtbot, window.consent_panel, 4.0)
+    window.enroll()
+    qtbot.waitUntil(lambda: "Caller 90 is ready" in window.enroll_status.text(), timeout=60_000)
+
+    # the speakers list updates
+    qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=10_000)
+    cells = [window.table.item(0, c) for c in (0, 2)]
+    assert [c.text() if c else None for c in cells] == ["Caller 90", "ready"]
+
+    # live transcript of the sample call, played in real time, with names
+    window.diarize_box.setChecked(True)
+    window.start_live(sample_dir() / "sample.wav")
+    qtbot.waitUntil(lambda: window.transcript.done, timeout=120_000)
+    labels = {s.get("speaker_label") for s in window.transcript.segments}
+    assert "Caller 90" in labels and window.transcript.backend == "A"
+    assert "Caller 90:" in window.transcript_view.toPlainText()
+    saved = fake_mic / "transcript.srt"
+    window.save_transcript(saved)
+    assert "Caller 90: " in saved.read_text()
+
+    # erasure, with its receipt
+    window.table.selectRow(0)
+    window.delete_selected(confirm=False)
+    qtbot.waitUntil(lambda: "audit id" in window.speakers_status.text(), timeout=30_000)
+    assert window.last_receipt["blob_bytes_deleted"] > 0 and "every node confirmed" in window.speakers_status.text()
+    window.close()

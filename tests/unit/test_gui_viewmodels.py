@@ -1,0 +1,92 @@
+"""The desktop client's view models and audio helpers, without a window."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from gui.audio import level_dbfs, local_preflight
+from gui.viewmodels import Transcript, consent_text, explain, features, speaker_rows
+from tests.support import enrollment_audio, sample_speakers
+
+
+def test_features_follow_the_scopes_and_say_why() -> None:
+    allowed = features({"scaiecho:transcribe"})
+    assert allowed["live"].enabled and not allowed["enroll"].enabled
+    assert allowed["enroll"].reason == "This API key lacks the scaiecho:enroll scope."
+    assert allowed["diarize"].reason == "This API key lacks the scaiecho:diarize scope."
+    assert all(f.enabled for f in features({"scaiecho:enroll", "scaiecho:transcribe", "scaiecho:diarize"}).values())
+
+
+def test_consent_text_is_prefilled_from_name_and_purpose() -> None:
+    text = consent_text("Alice Example", "Team meeting minutes.")
+    assert text.startswith("I, Alice Example, consent") and "Team meeting minutes." in text
+    assert "[your full name]" in consent_text("", "")
+
+
+def test_errors_in_plain_words() -> None:
+    assert "cannot be reached" in explain(None, None, "http://box:8080")
+    assert "not accepted" in explain(401, {"error": {"code": "unauthenticated", "message": "x"}})
+    forbidden = {"error": {"code": "forbidden", "message": "x", "details": {"required_scope": "scaiecho:enroll"}}}
+    assert explain(403, forbidden) == "This API key lacks the scaiecho:enroll scope."
+    failed = {
+        "error": {
+            "code": "preflight_failed",
+            "message": "x",
+            "details": {
+                "reference": {"issues": [{"code": "too_short", "message": "Only 2.0 s of speech."}]},
+                "consent": {"issues": [{"code": "low_snr", "message": "Background noise is noticeable."}]},
+            },
+        }
+    }
+    text = explain(422, failed)
+    assert "Only 2.0 s of speech. Speak longer." in text and "quieter room" in text
+
+
+def test_transcript_colours_partials_and_exports() -> None:
+    t = Transcript()
+    frames: list[dict[str, Any]] = [
+        {"type": "ready", "backend_used": "A", "session_id": "ses_1"},
+        {"type": "partial", "text": "hel", "start": 0.5},
+        {"type": "delta", "segment_id": 0, "text": "Hello.", "start": 0.5, "end": 1.25, "speaker_label": "Alice"},
+        {"type": "delta", "segment_id": 1, "text": "Hi.", "start": 61.0, "end": 62.0, "speaker_label": "spk_0"},
+        {"type": "delta", "segment_id": 2, "text": "Hm.", "start": 63.0, "end": 63.5},
+        {"type": "done", "duration_s": 64.0, "segments": 3},
+    ]
+    t.apply(frames[0])
+    t.apply(frames[1])
+    assert t.partial == "hel" and t.backend == "A"
+    for frame in frames[2:]:
+        t.apply(frame)
+    assert t.partial == "" and t.done
+    assert t.colour("Alice") != t.colour("spk_0") and t.colour(None) == "#555555"
+    assert t.to_txt().splitlines() == ["[00:00] Alice: Hello.", "[01:01] spk_0: Hi.", "[01:03] Hm."]
+    assert "00:00:00,500 --> 00:00:01,250\nAlice: Hello." in t.to_srt()
+    assert json.loads(t.to_json())["segments"][1]["speaker_label"] == "spk_0"
+
+
+def test_speaker_rows_filter() -> None:
+    docs = [
+        {"display_name": "Alice", "language_primary": "en", "enrollment_status": "ready",
+         "enrolled_on": ["node-1", "node-2"], "created_at": "2026-11-24T06:00:00.123Z"},
+        {"display_name": "Bob", "language_primary": "de", "enrollment_status": "pending", "enrolled_on": []},
+    ]  # fmt: skip
+    assert speaker_rows(docs) == [
+        ("Alice", "en", "ready", "2", "2026-11-24 06:00:00"),
+        ("Bob", "de", "pending", "0", ""),
+    ]
+    assert [r[0] for r in speaker_rows(docs, "PEND")] == ["Bob"]
+
+
+def test_level_meter() -> None:
+    assert level_dbfs(np.zeros(100, np.float32)) == -100.0
+    assert abs(level_dbfs(np.full(100, 0.1, np.float32)) + 20.0) < 1e-6
+
+
+def test_local_preflight_uses_the_servers_thresholds() -> None:
+    reference, _ = enrollment_audio(sample_speakers()[0])
+    assert local_preflight(reference, "reference").passed
+    silent = local_preflight(np.zeros(16000 * 5, np.float32), "reference")
+    assert not silent.passed and "no_speech" in [i.code for i in silent.issues]
