@@ -148,7 +148,7 @@ class DiarizationSettings(_Section):
         1.0, gt=0, description="Shorter phrases never get an enrolled name on their own evidence."
     )
     session_margin: float = Field(
-        0.08,
+        0.10,
         ge=0,
         lt=1,
         description="A turn scoring this much below the session's best turn for a speaker is not that speaker.",

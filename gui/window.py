@@ -287,6 +287,8 @@ class MainWindow(QMainWindow):
                 self.device_combo.addItem(name, index)
         except Exception as exc:
             self.device_combo.addItem(f"No audio input ({exc})", None)
+        if self.device_combo.count() == 0:
+            self.device_combo.addItem("No microphone found: import recordings instead", None)
         for label, widget in (("Display name", self.name_edit), ("Language", self.language_edit),
                               ("Description", self.description_edit), ("Full name (consent)", self.full_name_edit),
                               ("Purpose", self.purpose_edit), ("Consent text (read aloud)", self.consent_edit),
@@ -405,9 +407,16 @@ class MainWindow(QMainWindow):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.speakers_status = QLabel("")
         self.speakers_status.setWordWrap(True)
+        self.details_label = QLabel("Select a speaker to see which nodes hold them.")
+        self.details_label.setWordWrap(True)
+        self.nodes_edit = QLineEdit()
+        self.nodes_edit.setPlaceholderText("Re-warm on these nodes only (comma-separated; empty = every candidate)")
         layout.addLayout(top)
         layout.addWidget(self.table)
+        layout.addWidget(self.details_label)
+        layout.addWidget(self.nodes_edit)
         layout.addWidget(self.speakers_status)
+        self.table.itemSelectionChanged.connect(self.show_details)
         self.filter_edit.textChanged.connect(lambda _: self._fill_table())
         self.refresh_button.clicked.connect(self.refresh_speakers)
         self.rewarm_button.clicked.connect(self.rewarm_selected)
@@ -442,17 +451,37 @@ class MainWindow(QMainWindow):
         visible = self._visible()
         return visible[row] if 0 <= row < len(visible) else None
 
-    def rewarm_selected(self) -> None:
-        """Re-warm the selected speaker on every candidate node."""
+    def show_details(self) -> None:
+        """Warm, candidate and stale nodes of the selected speaker."""
         speaker = self.selected_speaker()
         if speaker is None or self.client is None:
             return
 
-        def done(result: dict[str, Any]) -> None:
-            self.speakers_status.setText(f"Re-warm of {speaker['display_name']}: {result}")
-            self.refresh_speakers()
+        def done(warm: dict[str, Any]) -> None:
+            self.details_label.setText(
+                f"{speaker['display_name']}: warm on {', '.join(warm['warm_node_ids']) or 'no node'}; "
+                f"candidates {', '.join(warm['candidate_node_ids']) or 'none'}; "
+                f"stale entries {', '.join(warm['stale_node_ids']) or 'none'}."
+            )
 
-        self.bridge.run(self.client.rewarm(speaker["id"]), done, self._speakers_failed)
+        self.bridge.run(self.client.warm(speaker["id"]), done, self._speakers_failed)
+
+    def rewarm_selected(self) -> None:
+        """Re-warm the selected speaker on every candidate node, or on the nodes typed in."""
+        speaker = self.selected_speaker()
+        if speaker is None or self.client is None:
+            return
+        chosen = [n.strip() for n in self.nodes_edit.text().split(",") if n.strip()]
+
+        def done(result: dict[str, Any]) -> None:
+            outcome = ", ".join(
+                f"{node}: {'ok' if r.get('ok') else r.get('error')}" for node, r in result.get("results", {}).items()
+            )
+            self.speakers_status.setText(f"Re-warm of {speaker['display_name']}: {outcome or result}")
+            self.refresh_speakers()
+            self.show_details()
+
+        self.bridge.run(self.client.rewarm(speaker["id"], chosen), done, self._speakers_failed)
 
     def delete_selected(self, confirm: bool = True) -> None:
         """Erase the selected speaker after saying what erasure means."""

@@ -100,7 +100,8 @@ class Stream:
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
             if self.decoder is not None:
-                self.decoder.close()  # ends a demuxer thread, if any
+                with contextlib.suppress(StreamFormatError):
+                    await asyncio.to_thread(self.decoder.close)  # ends a demuxer thread, if any
             if self.session is not None and not finished:
                 await self.session.abort()
             log.info("stream %s ended (%s)", self.session_id, "finished" if finished else "aborted")

@@ -7,12 +7,14 @@ From nothing enrolled to a live transcript with the enrolled name, then erasure 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -21,7 +23,7 @@ from tests.appliance_process import Appliance
 
 if TYPE_CHECKING:
     from gui.window import RecordingPanel
-from tests.support import SAMPLE_RATE, enrollment_audio, sample_dir, sample_speakers
+from tests.support import SAMPLE_RATE, enrollment_audio, free_port, sample_dir, sample_speakers
 
 ASOUNDRC = """pcm.fakemic {{
     type file
@@ -94,6 +96,13 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     cells = [window.table.item(0, c) for c in (0, 2)]
     assert [c.text() if c else None for c in cells] == ["Caller 90", "ready"]
 
+    # details: where the speaker is warm; re-warm on a chosen node
+    window.table.selectRow(0)
+    qtbot.waitUntil(lambda: "warm on node-1, node-2" in window.details_label.text(), timeout=10_000)
+    window.nodes_edit.setText("node-2")
+    window.rewarm_selected()
+    qtbot.waitUntil(lambda: "Re-warm of Caller 90: node-2: ok" in window.speakers_status.text(), timeout=20_000)
+
     # live transcript of the sample call, played in real time, with names
     window.diarize_box.setChecked(True)
     window.start_live(sample_dir() / "sample.wav")
@@ -110,4 +119,28 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     window.delete_selected(confirm=False)
     qtbot.waitUntil(lambda: "audit id" in window.speakers_status.text(), timeout=30_000)
     assert window.last_receipt["blob_bytes_deleted"] > 0 and "every node confirmed" in window.speakers_status.text()
+    window.close()
+
+
+def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: QtBot, fake_mic: Path) -> None:
+    from gui.window import MainWindow
+
+    hanging = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
+    try:
+        window = MainWindow(url=f"http://127.0.0.1:{hanging.getsockname()[1]}", key="sce_x_y")
+        qtbot.addWidget(window)
+        window.connect_appliance()
+        ticks: list[int] = []
+        timer = QTimer()
+        timer.timeout.connect(lambda: ticks.append(1))
+        timer.start(20)
+        qtbot.wait(500)
+        assert len(ticks) >= 10 and window.health_label.text() == "Connecting…"  # the GUI thread kept running
+        timer.stop()
+    finally:
+        hanging.close()
+    gone = free_port()
+    window.url_edit.setText(f"http://127.0.0.1:{gone}")
+    window.connect_appliance()
+    qtbot.waitUntil(lambda: "cannot be reached" in window.health_label.text(), timeout=20_000)
     window.close()

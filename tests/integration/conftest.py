@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from appliance.settings import Settings, load_settings
 from edge_server.app import create_app
 from edge_server.db import open_database
 from edge_server.tenancy import bootstrap, create_key, create_tenant
-from tests.support import free_port, wait_until
+from tests.support import wait_until
 
 NODE_START_TIMEOUT_S = 120.0
 
@@ -119,24 +117,6 @@ class Api:
 
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
-
-
-@pytest.fixture(scope="session")
-def upstream() -> Iterator[str]:
-    """The stand-in OpenAI-compatible speech-to-text service (tests/upstream_stub.py), its own process."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.upstream_stub", "--port", str(port)])
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 ApiFactory = Callable[[Settings], Awaitable[Api]]

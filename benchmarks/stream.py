@@ -1,0 +1,302 @@
+"""Live diarized transcription against a real `scaiecho-appliance up`: latency, labels, WER, load.
+
+- **Labelling**: meetings built from ../shared/data/librispeech: 5 test-other speakers enrolled
+  through the API from their first utterances (reference >= ``--reference-s`` of speech, the
+  next utterance as consent); their other utterances and the 60 train-clean-100 speakers (never
+  enrolled) are shuffled into meetings with 0.4-1.2 s pauses. Each meeting is streamed with
+  `diarize: true`; scored on the utterances' speech regions (Silero VAD), 10 ms grid.
+- **Latency**: one meeting streamed in real time (40 ms frames); for each phrase, the arrival of
+  its last delta minus the end of that delta's speech in the reference (unpadded VAD).
+- **WER**: pyannote.audio's sample streamed vs the same file decoded offline by faster-whisper,
+  both against the sample's STM transcript.
+- **Concurrency**: N real-time diarized streams at once (pieces of the meetings); p50/p95 latency.
+
+    python -m benchmarks.stream [--meetings 4] [--streams 1 2 4 6] [--load-s 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jiwer
+import numpy as np
+
+from appliance.settings import ModelSettings
+from models.audio import SAMPLE_RATE, decode
+from models.registry import load_transcriber
+from models.vad import speech_regions
+from tests.api_client import enroll
+from tests.appliance_process import Appliance
+from tests.stream_client import StreamResult, stream
+from tests.support import normalise, reference_text, sample_audio
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech"
+#: Audio per WebSocket frame when streaming in real time (a live microphone client sends 20-100 ms).
+FRAME_S = 0.04
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One LibriSpeech file: who (display name, or None for an unknown voice) and its audio."""
+
+    speaker: str
+    name: str | None
+    audio: np.ndarray
+
+
+@dataclass
+class Meeting:
+    """Concatenated utterances and, per 10 ms step, who speaks (speaker id) or None."""
+
+    audio: np.ndarray
+    truth: list[str | None]
+    names: dict[str, str | None]
+
+
+def load(path: Path) -> np.ndarray:
+    """A FLAC file at 16 kHz."""
+    return decode(path.read_bytes(), 600).samples
+
+
+def speakers() -> tuple[dict[str, list[np.ndarray]], list[Utterance]]:
+    """(every utterance of each speaker to enroll, one utterance of each unknown speaker)."""
+    enrolled: dict[str, list[np.ndarray]] = {}
+    for folder in sorted((DATA / "test-other").iterdir()):
+        enrolled[folder.name] = [load(p) for p in sorted(folder.glob("*.flac"))]
+    unknown = [
+        Utterance(p.name.split("-")[0], None, load(p)) for p in sorted((DATA / "train-clean-100").glob("*.flac"))
+    ]
+    return enrolled, unknown
+
+
+def split_enrolment(audio: list[np.ndarray], reference_s: float) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(reference, consent, held-out utterances) of one speaker."""
+    used, total = 0, 0.0
+    while total < reference_s and used < len(audio) - 2:
+        total += len(audio[used]) / SAMPLE_RATE
+        used += 1
+    return np.concatenate(audio[:used]), audio[used], audio[used + 1 :]
+
+
+def build_meetings(utterances: list[Utterance], count: int, seed: int = 7) -> list[Meeting]:
+    """Shuffle utterances into ``count`` meetings with pauses of 0.4-1.2 s."""
+    rng = random.Random(seed)
+    order = utterances[:]
+    rng.shuffle(order)
+    meetings = []
+    for m in range(count):
+        part = order[m::count]
+        pieces: list[np.ndarray] = [np.zeros(SAMPLE_RATE, np.float32)]
+        spans: list[tuple[str, int, int]] = []
+        position = SAMPLE_RATE
+        for utterance in part:
+            for start, end in speech_regions(utterance.audio, pad_ms=0):
+                spans.append((utterance.speaker, position + start, position + end))
+            pieces.append(utterance.audio)
+            position += len(utterance.audio)
+            pause = np.zeros(int(rng.uniform(0.4, 1.2) * SAMPLE_RATE), np.float32)
+            pieces.append(pause)
+            position += len(pause)
+        audio = np.concatenate(pieces)
+        truth: list[str | None] = [None] * (len(audio) // 160 + 1)
+        for speaker, start, end in spans:
+            for i in range(start // 160, end // 160):
+                truth[i] = speaker
+        meetings.append(Meeting(audio, truth, {u.speaker: u.name for u in part}))
+    return meetings
+
+
+def score(meeting: Meeting, deltas: list[dict[str, Any]], enrolled_names: set[str]) -> dict[str, float]:
+    """Seconds of enrolled speech named right, of unknown speech given an enrolled name, and totals."""
+    said: list[str | None] = [None] * len(meeting.truth)
+    for d in deltas:
+        for i in range(int(d["start"] * 100), min(len(said), int(d["end"] * 100))):
+            said[i] = d.get("speaker_label")
+    out = {"enrolled": 0.0, "enrolled_right": 0.0, "enrolled_wrong": 0.0, "enrolled_spk": 0.0, "enrolled_none": 0.0,
+           "unknown": 0.0, "unknown_named": 0.0, "unknown_spk": 0.0}  # fmt: skip
+    for speaker, got in zip(meeting.truth, said, strict=True):
+        if speaker is None:
+            continue
+        name = meeting.names[speaker]
+        if name is not None:
+            out["enrolled"] += 0.01
+            out["enrolled_right"] += 0.01 * (got == name)
+            out["enrolled_wrong"] += 0.01 * (got in enrolled_names and got != name)
+            out["enrolled_spk"] += 0.01 * bool(got and got.startswith("spk_"))
+            out["enrolled_none"] += 0.01 * (got is None)
+        else:
+            out["unknown"] += 0.01
+            out["unknown_named"] += 0.01 * (got in enrolled_names)
+            out["unknown_spk"] += 0.01 * bool(got and got.startswith("spk_"))
+    return out
+
+
+def speech_end(truth: list[str | None], start: float, end: float) -> float:
+    """The end of the last reference speech (unpadded VAD) between ``start`` and ``end``, else ``end``."""
+    for i in range(min(len(truth), int(end * 100)) - 1, int(start * 100) - 1, -1):
+        if truth[i] is not None:
+            return (i + 1) / 100
+    return end
+
+
+def phrase_latencies(result: StreamResult, truth: list[str | None]) -> list[float]:
+    """Per phrase (the deltas that arrive together): arrival minus the end of its speech.
+
+    The end of speech is taken from the reference (where the phrase's last delta has speech),
+    not from the delta's own `end`, which includes the VAD's padding.
+    """
+    groups: list[tuple[float, dict[str, Any]]] = []  # (arrival, last delta)
+    for frame, arrival in zip(result.frames, result.arrivals, strict=True):
+        if frame["type"] != "delta":
+            continue
+        if groups and arrival - groups[-1][0] < 0.005:
+            groups[-1] = (arrival, frame)
+        else:
+            groups.append((arrival, frame))
+    return [arrival - speech_end(truth, d["start"], d["end"]) for arrival, d in groups]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(np.ceil(q / 100 * len(ordered))) - 1))]
+
+
+async def enroll_all(app: Appliance, material: dict[str, list[np.ndarray]], reference_s: float) -> list[Utterance]:
+    """Enroll every test-other speaker; returns their held-out utterances."""
+    held_out = []
+    async with aiohttp.ClientSession() as http:
+        for speaker, audio in material.items():
+            reference, consent, rest = split_enrolment(audio, reference_s)
+            created = await enroll(http, app.url, app.key, f"Reader {speaker}", reference, consent)
+            if created["enrollment_status"] != "ready":
+                raise RuntimeError(f"{speaker} is {created['enrollment_status']}")
+            held_out += [Utterance(speaker, f"Reader {speaker}", a) for a in rest]
+    return held_out
+
+
+async def labelling(app: Appliance, meetings: list[Meeting], names: set[str]) -> dict[str, float]:
+    """Stream every meeting (as fast as the box goes) and add up the scores."""
+    total: dict[str, float] = {}
+    for meeting in meetings:
+        result = await stream(app.url, app.key, meeting.audio, diarize=True)
+        for key, value in score(meeting, result.deltas, names).items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+async def load_test(app: Appliance, meetings: list[Meeting], streams: int, seconds: float) -> list[float]:
+    """``streams`` real-time diarized streams of ``seconds`` each, at once; all phrase latencies."""
+    pieces = []
+    for i in range(streams):
+        meeting = meetings[i % len(meetings)]
+        offset_s = (i // len(meetings)) * seconds
+        audio = meeting.audio[int(offset_s * SAMPLE_RATE) : int((offset_s + seconds) * SAMPLE_RATE)]
+        pieces.append((audio, meeting.truth[int(offset_s * 100) : int((offset_s + seconds) * 100)]))
+    results = await asyncio.gather(
+        *(stream(app.url, app.key, a, diarize=True, realtime=True, frame_s=FRAME_S) for a, _ in pieces)
+    )
+    # the last phrase of a stream waits for `close`, not for silence: left out
+    return [lat for r, (_, truth) in zip(results, pieces, strict=True) for lat in phrase_latencies(r, truth)[:-1]]
+
+
+def offline_wer() -> float:
+    """faster-whisper on the whole sample file at once."""
+    transcriber = load_transcriber(ModelSettings())
+    text = " ".join(s.text for s in transcriber.transcribe(sample_audio(), language="en"))
+    return float(jiwer.wer(normalise(reference_text()), normalise(text)))
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Everything, on one appliance with two nodes."""
+    material, unknown = speakers()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        if args.config:
+            data_dir.mkdir()
+            (data_dir / "config.toml").write_text(args.config.read_text())
+        app = Appliance(data_dir, nodes=2)
+        try:
+            app.wait_for(r"ScaiEcho ready: 2/2")
+            held_out = await enroll_all(app, material, args.reference_s)
+            names = {u.name for u in held_out if u.name}
+            meetings = build_meetings(held_out + unknown, args.meetings)
+            if not args.latency_only:
+                started = time.perf_counter()
+                totals = await labelling(app, meetings, names)
+                labelling_s = time.perf_counter() - started
+                streamed = await stream(app.url, app.key, sample_audio(), diarize=True)
+                streamed_wer = float(jiwer.wer(normalise(reference_text()), normalise(streamed.text)))
+            single = await load_test(app, meetings, 1, args.latency_s)
+            load = {n: await load_test(app, meetings, n, args.load_s) for n in args.streams}
+        finally:
+            app.stop()
+    if not args.latency_only:
+        print_quality(args, meetings, totals, labelling_s, streamed_wer)
+    print_latency(single, load)
+
+
+def print_quality(
+    args: argparse.Namespace, meetings: list[Meeting], totals: dict[str, float], labelling_s: float, streamed_wer: float
+) -> None:
+    """The labelling and WER tables."""
+    audio_s = sum(len(m.audio) for m in meetings) / SAMPLE_RATE
+    print(
+        f"\nLabelling: {len(meetings)} meetings, {audio_s / 60:.1f} min of audio, 5 enrolled LibriSpeech speakers "
+        f"({args.reference_s:g} s references), 60 unknown; processed at {audio_s / labelling_s:.1f}x real time"
+    )
+    print("| measure | value | target |")
+    print("|---|---:|---:|")
+    enrolled_right = totals["enrolled_right"] / totals["enrolled"]
+    print(f"| enrolled speech labelled with the right name | {enrolled_right:.1%} | >= 97% |")
+    print(f"| enrolled speech given another enrolled name | {totals['enrolled_wrong'] / totals['enrolled']:.2%} | |")
+    print(f"| enrolled speech labelled spk_N / not labelled | {totals['enrolled_spk'] / totals['enrolled']:.1%} / "
+          f"{totals['enrolled_none'] / totals['enrolled']:.1%} | |")  # fmt: skip
+    print(f"| unknown speech given an enrolled name | {totals['unknown_named'] / totals['unknown']:.2%} | <= 1% |")
+    print(f"| unknown speech labelled spk_N | {totals['unknown_spk'] / totals['unknown']:.1%} | |")
+    print(f"| enrolled / unknown speech scored (s) | {totals['enrolled']:.0f} / {totals['unknown']:.0f} | |")
+    offline = offline_wer()
+    print(f"\nWER on pyannote.audio's sample: streamed {streamed_wer:.1%}, offline {offline:.1%} "
+          f"(difference {100 * (streamed_wer - offline):+.1f} points; target within 2)")  # fmt: skip
+
+
+def print_latency(single: list[float], load: dict[int, list[float]]) -> None:
+    """The latency table."""
+    print(f"\nLatency, end of a phrase's speech -> its delta, real time, diarize on, 1 stream ({len(single)} phrases)")
+    print("| streams | phrases | p50 (s) | p95 (s) | max (s) |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| 1 | {len(single)} | {statistics.median(single):.2f} | {percentile(single, 95):.2f} | {max(single):.2f} |")
+    for n, values in load.items():
+        print(
+            f"| {n} | {len(values)} | {statistics.median(values):.2f} | {percentile(values, 95):.2f} | "
+            f"{max(values):.2f} |"
+        )
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--meetings", type=int, default=4)
+    parser.add_argument("--reference-s", type=float, default=20.0)
+    parser.add_argument("--latency-s", type=float, default=120.0)
+    parser.add_argument("--load-s", type=float, default=60.0)
+    parser.add_argument("--streams", type=int, nargs="+", default=[2, 3, 4, 5])
+    parser.add_argument("--config", type=Path, help="a config.toml for the appliance (to try settings)")
+    parser.add_argument("--latency-only", action="store_true", help="skip labelling and WER")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} is missing: this benchmark needs ../shared/data")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
