@@ -3,7 +3,8 @@
 # only says what is missing (the appliance itself needs none: Redis and FFmpeg ship in wheels).
 set -euo pipefail
 
-packages=(libportaudio2 curl)
+# libportaudio2: sounddevice; the rest: Qt (PySide6) for the desktop client and its offscreen tests.
+packages=(libportaudio2 curl libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
