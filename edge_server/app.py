@@ -20,7 +20,7 @@ from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.reconciler import reconciler_ctx
 from edge_server.relay import SpeechRelay
-from edge_server.routes import admin, speakers, system, transcribe
+from edge_server.routes import admin, keys, speakers, system, transcribe
 from models.registry import load_transcriber
 
 log = logging.getLogger("scaiecho.edge")
@@ -89,4 +89,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(speakers.routes)
     app.add_routes(admin.routes)
     app.add_routes(transcribe.routes)
+    app.add_routes(keys.routes)
     return app

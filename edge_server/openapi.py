@@ -50,6 +50,17 @@ PREFLIGHT_RECORDING = {
 }
 
 SCHEMAS: dict[str, Any] = {
+    "ApiKey": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "scopes": {"type": "array", "items": {"type": "string"}},
+            "created_at": {"type": "string"},
+            "revoked_at": {"type": ["string", "null"]},
+            "key": {"type": "string", "description": "the secret; only in the answer to POST /keys"},
+        },
+    },
     "Policy": {
         "type": "object",
         "properties": {
@@ -210,6 +221,46 @@ ADMIN_PATHS: dict[str, Any] = {
                 "422": _error_response("unknown field or backend (`invalid_field`)"),
             },
         },
+    },
+    f"{BASE}/keys": {
+        "get": {
+            "summary": "The tenant's API keys, newest first; never a secret (scope scaiecho:admin)",
+            "responses": {"200": _data({"$ref": "#/components/schemas/ApiKey"}, listed=True), **AUTH_ERRORS},
+        },
+        "post": {
+            "summary": "Create a key; the secret is in this answer only (scope scaiecho:admin)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["name", "scopes"],
+                            "properties": {
+                                "name": {"type": "string", "maxLength": 200},
+                                "scopes": {"type": "array", "items": {"type": "string"}},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": _data({"$ref": "#/components/schemas/ApiKey"}),
+                **AUTH_ERRORS,
+                "422": _error_response("bad name or unknown scope (`invalid_field`)"),
+            },
+        },
+    },
+    f"{BASE}/keys/{{key_id}}": {
+        "delete": {
+            "summary": "Revoke a key at once, open streams included (scope scaiecho:admin)",
+            "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _data({"$ref": "#/components/schemas/ApiKey"}),
+                **AUTH_ERRORS,
+                "404": _error_response("no such key in this tenant"),
+            },
+        }
     },
     f"{BASE}/audit/erasures": {
         "get": {

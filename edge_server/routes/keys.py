@@ -1,0 +1,95 @@
+"""API keys of the caller's tenant (scope scaiecho:admin): list, create, revoke.
+
+A key never grants a scope its creator lacks. Secrets are shown once, at creation; only their
+digest is stored. Revocation takes effect at once, open streams included (they re-check their
+key every `stream.key_check_interval_s`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from edge_server import appkeys, auth
+from edge_server.access import authorize
+from edge_server.errors import ApiError, invalid_field, json_response, not_found
+from edge_server.tenancy import create_key, revoke_key
+
+routes = web.RouteTableDef()
+BASE = "/v1/modules/scaiecho"
+MAX_NAME_CHARS = 200
+
+
+def _key(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "scopes": json.loads(row["scopes"]),
+        "created_at": row["created_at"],
+        "revoked_at": row["revoked_at"],
+    }
+
+
+def _rows(request: web.Request, tenant_id: str, key_id: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ?"
+    params = [tenant_id]
+    if key_id is not None:
+        sql += " AND id = ?"
+        params.append(key_id)
+    cursor = request.app[appkeys.DB].execute(sql + " ORDER BY created_at DESC, id", params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+@routes.get(f"{BASE}/keys")
+async def list_keys(request: web.Request) -> web.Response:
+    """The tenant's keys, newest first, revoked ones included; never a secret."""
+    principal = authorize(request, auth.ADMIN)
+    return json_response([_key(r) for r in _rows(request, principal.tenant_id)])
+
+
+@routes.post(f"{BASE}/keys")
+async def create(request: web.Request) -> web.Response:
+    """``{"name": "...", "scopes": [...]}`` -> 201 with the secret, shown only here."""
+    principal = authorize(request, auth.ADMIN)
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    unknown_fields = sorted(set(body) - {"name", "scopes"})
+    if unknown_fields:
+        raise invalid_field(unknown_fields[0], f"unknown field {unknown_fields[0]!r}; a key has 'name' and 'scopes'")
+    name = body.get("name")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
+        raise invalid_field("name", f"name must be 1 to {MAX_NAME_CHARS} characters")
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
+        raise invalid_field("scopes", "scopes must be a non-empty list such as ['scaiecho:transcribe']")
+    if unknown := auth.unknown_scopes(scopes):
+        raise invalid_field("scopes", f"unknown scope {unknown[0]!r}")
+    if lacking := auth.ungrantable_scopes(principal.scopes, scopes):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a key cannot grant {lacking[0]}, which its creator lacks",
+            {"required_scope": lacking[0]},
+        )
+    issued = create_key(request.app[appkeys.DB], principal.tenant_id, scopes, name.strip(), principal.key_id)
+    return json_response(
+        {"id": issued.id, "name": issued.name, "scopes": issued.scopes, "key": issued.token}, status=201
+    )
+
+
+@routes.delete(f"{BASE}/keys/{{key_id}}")
+async def revoke(request: web.Request) -> web.Response:
+    """Revoke at once (idempotent); another tenant's key is a 404 like a missing one."""
+    principal = authorize(request, auth.ADMIN)
+    key_id = request.match_info["key_id"]
+    if not _rows(request, principal.tenant_id, key_id):
+        raise not_found("key")
+    revoke_key(request.app[appkeys.DB], key_id, principal.tenant_id)
+    return json_response(_key(_rows(request, principal.tenant_id, key_id)[0]))
