@@ -164,6 +164,13 @@ class DiarizationSettings(_Section):
     )
 
 
+class ConsoleSettings(_Section):
+    """`[console]`: the browser admin console at /admin."""
+
+    idle_timeout_s: float = Field(900.0, gt=0, description="A console session unused this long is signed out.")
+    max_session_s: float = Field(43_200.0, gt=0, description="A console session ends this long after sign-in.")
+
+
 class Settings(_Section):
     """The whole appliance."""
 
@@ -180,6 +187,7 @@ class Settings(_Section):
     backend_b: BackendBSettings = BackendBSettings()
     stream: StreamSettings = StreamSettings()
     diarization: DiarizationSettings = DiarizationSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @property
     def db_path(self) -> Path:

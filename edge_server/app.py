@@ -16,6 +16,7 @@ from edge_server import appkeys
 from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
+from edge_server.console import views as console
 from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.reconciler import reconciler_ctx
@@ -90,4 +91,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(transcribe.routes)
     app.add_routes(keys.routes)
+    app.add_routes(console.routes)
     return app

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from appliance import node_registry
 from appliance.node_registry import NodeInfo
 from edge_server import appkeys, embedding_cache
+from edge_server import speakers as speaker_store
 from edge_server.cluster import NodeResult
 from edge_server.enrollment import reference_speech
+from edge_server.errors import ApiError
 
 log = logging.getLogger("scaiecho.warming")
 
@@ -47,6 +50,40 @@ async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> 
     else:
         embedding_cache.remember(app[appkeys.DB], app[appkeys.BLOBS].master_key, tenant_id, speaker_id, results)
     return results
+
+
+async def enrolled_on(app: web.Application, speaker_id: str) -> list[str]:
+    """Online nodes the warm registry says hold the speaker."""
+    online = {n.node_id for n in await app[appkeys.CLUSTER].candidates()}
+    return sorted(await node_registry.warm_node_ids(app[appkeys.REDIS], speaker_id) & online)
+
+
+async def rewarm(app: web.Application, row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+    """Re-embed a live speaker on the ``wanted`` candidate nodes (all of them when empty).
+
+    Returns the per-node results, the online holders and the status it leaves; 422 for a node id
+    that is not a candidate.
+    """
+    candidates = {n.node_id: n for n in await app[appkeys.CLUSTER].candidates()}
+    unknown = sorted(set(wanted) - set(candidates))
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"not a candidate node: {', '.join(unknown)}",
+            {"field": "node_ids", "not_candidates": unknown},
+        )
+    targets = [candidates[n] for n in sorted(set(wanted))] if wanted else list(candidates.values())
+    results = await warm(app, row["id"], targets)
+    holders = await enrolled_on(app, row["id"])
+    status = speaker_store.status_after_rewarm(row["enrollment_status"], results, holders)
+    if status != row["enrollment_status"]:
+        speaker_store.set_status(app[appkeys.DB], row["id"], status)
+    return {
+        "results": {n: r.to_json() for n, r in sorted(results.items())},
+        "enrolled_on": holders,
+        "enrollment_status": status,
+    }
 
 
 async def push_cached(app: web.Application, node: NodeInfo, speaker_ids: list[str]) -> set[str]:

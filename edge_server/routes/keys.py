@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlite_utils
 from aiohttp import web
 
 from edge_server import appkeys, auth
 from edge_server.access import authorize
+from edge_server.auth import Principal
 from edge_server.errors import ApiError, invalid_field, json_response, not_found
 from edge_server.tenancy import create_key, revoke_key
 
@@ -32,22 +34,23 @@ def _key(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _rows(request: web.Request, tenant_id: str, key_id: str | None = None) -> list[dict[str, Any]]:
+def key_rows(db: sqlite_utils.Database, tenant_id: str, key_id: str | None = None) -> list[dict[str, Any]]:
+    """The tenant's keys (or one of them) as API documents, newest first."""
     sql = "SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ?"
     params = [tenant_id]
     if key_id is not None:
         sql += " AND id = ?"
         params.append(key_id)
-    cursor = request.app[appkeys.DB].execute(sql + " ORDER BY created_at DESC, id", params)
+    cursor = db.execute(sql + " ORDER BY created_at DESC, id", params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return [_key(dict(zip(names, r, strict=True))) for r in cursor.fetchall()]
 
 
 @routes.get(f"{BASE}/keys")
 async def list_keys(request: web.Request) -> web.Response:
     """The tenant's keys, newest first, revoked ones included; never a secret."""
     principal = authorize(request, auth.ADMIN)
-    return json_response([_key(r) for r in _rows(request, principal.tenant_id)])
+    return json_response(key_rows(request.app[appkeys.DB], principal.tenant_id))
 
 
 @routes.post(f"{BASE}/keys")
@@ -60,6 +63,15 @@ async def create(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
+    name, scopes = checked_request(principal, body)
+    issued = create_key(request.app[appkeys.DB], principal.tenant_id, scopes, name, principal.key_id)
+    return json_response(
+        {"id": issued.id, "name": issued.name, "scopes": issued.scopes, "key": issued.token}, status=201
+    )
+
+
+def checked_request(principal: Principal, body: dict[str, Any]) -> tuple[str, list[str]]:
+    """The name and scopes of a new key; 422 for a bad field, 403 for a scope the creator lacks."""
     unknown_fields = sorted(set(body) - {"name", "scopes"})
     if unknown_fields:
         raise invalid_field(unknown_fields[0], f"unknown field {unknown_fields[0]!r}; a key has 'name' and 'scopes'")
@@ -78,10 +90,7 @@ async def create(request: web.Request) -> web.Response:
             f"a key cannot grant {lacking[0]}, which its creator lacks",
             {"required_scope": lacking[0]},
         )
-    issued = create_key(request.app[appkeys.DB], principal.tenant_id, scopes, name.strip(), principal.key_id)
-    return json_response(
-        {"id": issued.id, "name": issued.name, "scopes": issued.scopes, "key": issued.token}, status=201
-    )
+    return name.strip(), scopes
 
 
 @routes.delete(f"{BASE}/keys/{{key_id}}")
@@ -89,7 +98,8 @@ async def revoke(request: web.Request) -> web.Response:
     """Revoke at once (idempotent); another tenant's key is a 404 like a missing one."""
     principal = authorize(request, auth.ADMIN)
     key_id = request.match_info["key_id"]
-    if not _rows(request, principal.tenant_id, key_id):
+    db = request.app[appkeys.DB]
+    if not key_rows(db, principal.tenant_id, key_id):
         raise not_found("key")
-    revoke_key(request.app[appkeys.DB], key_id, principal.tenant_id)
-    return json_response(_key(_rows(request, principal.tenant_id, key_id)[0]))
+    revoke_key(db, key_id, principal.tenant_id)
+    return json_response(key_rows(db, principal.tenant_id, key_id)[0])

@@ -14,16 +14,10 @@ from edge_server.auth import Principal
 from edge_server.enrollment import enroll
 from edge_server.erasure import deleted_error, erase
 from edge_server.errors import ApiError, invalid_field, json_response, not_found
-from edge_server.warming import warm
+from edge_server.warming import enrolled_on, rewarm
 
 routes = web.RouteTableDef()
 BASE = "/v1/modules/scaiecho"
-
-
-async def enrolled_on(request: web.Request, speaker_id: str) -> list[str]:
-    """Online nodes the warm registry says hold the speaker."""
-    online = {n.node_id for n in await request.app[appkeys.CLUSTER].candidates()}
-    return sorted(await node_registry.warm_node_ids(request.app[appkeys.REDIS], speaker_id) & online)
 
 
 @routes.post(f"{BASE}/speakers")
@@ -57,7 +51,7 @@ async def list_speakers(request: web.Request) -> web.Response:
         )
     except ValueError as exc:
         raise invalid_field("cursor", "cursor is not one this server issued") from exc
-    docs = [speaker_store.to_json(row, await enrolled_on(request, row["id"])) for row in rows]
+    docs = [speaker_store.to_json(row, await enrolled_on(request.app, row["id"])) for row in rows]
     return json_response(docs, next_cursor=next_cursor)
 
 
@@ -76,7 +70,7 @@ async def get_speaker(request: web.Request) -> web.Response:
     """One speaker of the caller's tenant."""
     principal = authorize(request, auth.ENROLL)
     row = live_speaker(request, principal)
-    return json_response(speaker_store.to_json(row, await enrolled_on(request, row["id"])))
+    return json_response(speaker_store.to_json(row, await enrolled_on(request.app, row["id"])))
 
 
 @routes.delete(f"{BASE}/speakers/{{speaker_id}}")
@@ -120,26 +114,4 @@ async def post_warm(request: web.Request) -> web.Response:
     """Embed the speaker again on every candidate node, or on the listed ones."""
     principal = authorize(request, auth.ENROLL)
     row = live_speaker(request, principal)
-    wanted = await _node_ids_field(request)
-    candidates = {n.node_id: n for n in await request.app[appkeys.CLUSTER].candidates()}
-    unknown = sorted(set(wanted) - set(candidates))
-    if unknown:
-        raise ApiError(
-            422,
-            "invalid_field",
-            f"not a candidate node: {', '.join(unknown)}",
-            {"field": "node_ids", "not_candidates": unknown},
-        )
-    targets = [candidates[n] for n in sorted(set(wanted))] if wanted else list(candidates.values())
-    results = await warm(request.app, row["id"], targets)
-    holders = await enrolled_on(request, row["id"])
-    status = speaker_store.status_after_rewarm(row["enrollment_status"], results, holders)
-    if status != row["enrollment_status"]:
-        speaker_store.set_status(request.app[appkeys.DB], row["id"], status)
-    return json_response(
-        {
-            "results": {n: r.to_json() for n, r in sorted(results.items())},
-            "enrolled_on": holders,
-            "enrollment_status": status,
-        }
-    )
+    return json_response(await rewarm(request.app, row, await _node_ids_field(request)))

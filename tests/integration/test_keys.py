@@ -60,7 +60,7 @@ async def test_no_escalation_no_foreign_keys_and_validation(api: Api) -> None:
     assert await foreign.read() == await missing.read()
 
 
-def key_with_other_tenant_admin(api: Api) -> str:
+def key_with_other_tenant_admin(api: Api, *more_scopes: str) -> str:
     from edge_server.db import open_database
     from edge_server.tenancy import create_key, find_tenant
 
@@ -68,7 +68,7 @@ def key_with_other_tenant_admin(api: Api) -> str:
     try:
         tenant = find_tenant(db, "other")
         assert tenant is not None
-        return create_key(db, tenant, ["scaiecho:admin"], "other admin").token
+        return create_key(db, tenant, ["scaiecho:admin", *more_scopes], "other admin").token
     finally:
         db.conn.close()
 

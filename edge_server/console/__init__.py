@@ -1,0 +1,1 @@
+"""The browser admin console (server-rendered, served by the edge server at /admin)."""
