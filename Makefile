@@ -25,6 +25,7 @@ up: $(STAMP)
 
 ## test: the whole suite: unit, integration (real Redis/nodes/SQLite), e2e (real processes)
 test: $(STAMP)
+	bash packaging/install-system-deps.sh --test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint + format check) and mypy

@@ -1,4 +1,4 @@
-"""`scaiecho-admin`: operator commands on the box (tenants, API keys, audit verification)."""
+"""`scaiecho-admin`: operator commands on the box (tenants, API keys, audit verification, the CA)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from appliance.settings import load_settings
+from appliance.tls import TlsFiles, ensure_ca, fingerprint
 from edge_server.audit import verify
 from edge_server.auth import unknown_scopes
 from edge_server.db import open_database
@@ -30,9 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     key_revoke.add_argument("key_id")
     audit_parser = sub.add_parser("audit").add_subparsers(dest="action", required=True)
     audit_parser.add_parser("verify", help="walk the erasure audit hash chain; exit 1 on the first broken link")
+    ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
+    ca.add_parser("export", help="print the appliance CA certificate (PEM) for clients to trust")
     args = parser.parse_args(argv)
 
     settings = load_settings(args.data_dir)
+    if args.area == "ca":
+        cert = ensure_ca(TlsFiles(settings.tls_dir))
+        print(f"SHA-256 fingerprint {fingerprint(cert)}", file=sys.stderr)
+        print(cert.public_bytes(serialization.Encoding.PEM).decode(), end="")
+        return 0
     db = open_database(settings.db_path)
     try:
         if args.area == "audit":

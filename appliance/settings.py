@@ -8,9 +8,10 @@ rejected so that a typo in a config file is an error, not a silently ignored set
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +34,14 @@ class ServerSettings(_Section):
         description="Largest request body accepted; larger uploads get 413 before they are read whole.",
     )
     max_field_chars: int = Field(10_000, gt=0, description="Longest text form field accepted in a multipart body.")
+    tls: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="HTTPS with the appliance CA's certificate: auto = when bound beyond loopback.",
+    )
+    tls_names: list[str] = Field(
+        default_factory=list,
+        description="Extra DNS names or addresses the server certificate covers (e.g. appliance.lan).",
+    )
 
 
 class RedisSettings(_Section):
@@ -213,6 +222,30 @@ class Settings(_Section):
     def bootstrap_key_path(self) -> Path:
         """The first API key, written on the first start of an empty data dir (mode 0600)."""
         return self.data_dir / "bootstrap-api-key"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The appliance CA and the server certificate (keys mode 0600)."""
+        return self.data_dir / "tls"
+
+    @property
+    def loopback_only(self) -> bool:
+        """Whether the edge server is bound to an address only this machine reaches."""
+        return _loopback(self.server.host)
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the edge server speaks HTTPS with these settings."""
+        return self.server.tls == "on" or (self.server.tls == "auto" and not self.loopback_only)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from appliance.crypto import MasterKey, read_or_create_secret
 from appliance.periodic import running_every
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
+from appliance.tls import TlsFiles, ensure_ca, fingerprint, server_context
 from edge_server.app import create_app
 from edge_server.db import open_database
 from edge_server.tenancy import bootstrap
@@ -36,10 +37,11 @@ class StartupError(Exception):
 
 
 def prepare_data_dir(settings: Settings) -> bool:
-    """Create the data dir, keys and schema; bootstrap tenant ``default`` on first start."""
+    """Create the data dir, keys, the appliance CA and schema; bootstrap tenant ``default`` on first start."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     MasterKey.load_or_create(settings.master_key_path)
     read_or_create_secret(settings.cluster_secret_path)
+    ensure_ca(TlsFiles(settings.tls_dir))
     db = open_database(settings.db_path)
     try:
         return bootstrap(db, settings.bootstrap_key_path)
@@ -142,7 +144,16 @@ async def run(settings: Settings, config: Path | None) -> None:
         nodes.start_all()
         runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        ssl_context = None
+        if settings.uses_tls:
+            files = TlsFiles(settings.tls_dir)
+            ssl_context = server_context(files, settings.server.host, settings.server.tls_names)
+            print(
+                f"HTTPS with the appliance CA (SHA-256 {fingerprint(ensure_ca(files))}); "
+                "clients trust it with the output of `scaiecho-admin ca export`",
+                flush=True,
+            )
+        site = web.TCPSite(runner, settings.server.host, settings.server.port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
@@ -150,7 +161,7 @@ async def run(settings: Settings, config: Path | None) -> None:
                 f"cannot listen on {settings.server.host}:{settings.server.port} ({exc.strerror}); "
                 "is another appliance running? Use --port to pick another port."
             ) from exc
-        url = f"http://{settings.server.host}:{settings.server.port}"
+        url = f"{'https' if ssl_context else 'http'}://{settings.server.host}:{settings.server.port}"
         print(f"ScaiEcho edge server on {url} (data dir {settings.data_dir})", flush=True)
         waiter = asyncio.create_task(wait_for_nodes(redis_url, settings.nodes.count, 300.0))
         done, _ = await asyncio.wait({waiter, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)

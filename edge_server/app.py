@@ -85,6 +85,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.ERASING] = set()
     app[appkeys.KNOWN_BOOTS] = {}
     app[appkeys.REWARMING] = {}
+    app[appkeys.CONSOLE_CREATED] = {}
     app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)

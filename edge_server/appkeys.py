@@ -13,6 +13,7 @@ from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.relay import SpeechRelay
+from edge_server.tenancy import IssuedKey
 
 SETTINGS = web.AppKey("settings", Settings)
 #: Backend A's shared speech-to-text engine and its job queue; None when it is off or failed to load.
@@ -31,3 +32,6 @@ ERASING = web.AppKey("erasing", set[str])
 KNOWN_BOOTS = web.AppKey("known_boots", dict[str, str])
 #: Re-warm tasks of joining nodes, by node id.
 REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])
+#: A key the console just created, until the page after the redirect has shown it once
+#: (by console session token digest). In memory only: the secret is never written anywhere.
+CONSOLE_CREATED = web.AppKey("console_created", dict[str, IssuedKey])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -57,11 +58,22 @@ class Connection:
 
     url: str
     key: str
+    #: PEM file of the appliance CA (`scaiecho-admin ca export`), trusted beside the system's CAs.
+    ca_file: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
         """Bearer authorization."""
         return {"Authorization": f"Bearer {self.key}"}
+
+    def session(self, timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientSession:
+        """An HTTP session that verifies the appliance's certificate against ``ca_file`` too."""
+        connector = None
+        if self.ca_file:
+            context = ssl.create_default_context()
+            context.load_verify_locations(self.ca_file)
+            connector = aiohttp.TCPConnector(ssl=context)
+        return aiohttp.ClientSession(timeout=timeout, connector=connector)
 
 
 class ApiClient:
@@ -75,7 +87,7 @@ class ApiClient:
         url = self.connection.url.rstrip("/") + path
         try:
             async with (
-                aiohttp.ClientSession(timeout=self.timeout) as http,
+                self.connection.session(self.timeout) as http,
                 http.request(method, url, headers=self.connection.headers, **kwargs) as resp,
             ):
                 try:
@@ -127,7 +139,7 @@ class ApiClient:
         """Open a stream with diarize on and close it at once: `ready` means the scope is held."""
         try:
             async with (
-                aiohttp.ClientSession(timeout=self.timeout) as http,
+                self.connection.session(self.timeout) as http,
                 http.ws_connect(
                     self.connection.url.rstrip("/") + f"{BASE}/transcribe/stream", headers=self.connection.headers
                 ) as ws,
@@ -188,7 +200,7 @@ class ApiClient:
         """Stream 16 kHz float32 audio pulled from ``chunks`` (None ends it); every frame to ``on_frame``."""
         url = self.connection.url.rstrip("/") + f"{BASE}/transcribe/stream"
         try:
-            async with aiohttp.ClientSession() as http, http.ws_connect(url, headers=self.connection.headers) as ws:
+            async with self.connection.session() as http, http.ws_connect(url, headers=self.connection.headers) as ws:
                 opening = {"type": "open", "media_type": f"audio/pcm;rate={SAMPLE_RATE}", "diarize": diarize,
                            "language_hint": language}  # fmt: skip
                 await ws.send_str(json.dumps(opening))

@@ -191,8 +191,9 @@ class RecordingPanel(QWidget):
 class MainWindow(QMainWindow):
     """Everything a team lead needs, one tab per task."""
 
-    def __init__(self, url: str = "", key: str = "") -> None:
+    def __init__(self, url: str = "", key: str = "", ca_file: str | None = None) -> None:
         super().__init__()
+        self.ca_file = ca_file
         self.setWindowTitle("ScaiEcho")
         self.resize(980, 720)
         self.worker = Worker()
@@ -233,7 +234,7 @@ class MainWindow(QMainWindow):
 
     def connect_appliance(self) -> None:
         """Check health and the key's scopes."""
-        connection = Connection(self.url_edit.text().strip(), self.key_edit.text().strip())
+        connection = Connection(self.url_edit.text().strip(), self.key_edit.text().strip(), self.ca_file)
         self.client = ApiClient(connection)
         self.health_label.setText("Connecting…")
 

@@ -4,7 +4,11 @@
 set -euo pipefail
 
 # libportaudio2: sounddevice; the rest: Qt (PySide6) for the desktop client and its offscreen tests.
+# With --test also chromium, which the admin console's browser tests drive.
 packages=(libportaudio2 curl libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3)
+if [ "${1:-}" = "--test" ]; then
+    packages+=(chromium)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

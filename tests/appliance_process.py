@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,10 +25,19 @@ START_TIMEOUT_S = 180.0
 class Appliance:
     """A running `scaiecho-appliance up` and everything it printed."""
 
-    def __init__(self, data_dir: Path, nodes: int, port: int | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        nodes: int,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        host: str | None = None,
+    ) -> None:
+        """``host`` beyond loopback (e.g. 0.0.0.0) makes it serve HTTPS; we still dial 127.0.0.1."""
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = host not in (None, "127.0.0.1", "localhost")
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.lines: list[str] = []
         command = Path(sys.executable).parent / "scaiecho-appliance"
         self.proc = subprocess.Popen(
@@ -40,6 +50,7 @@ class Appliance:
                 str(self.port),
                 "--nodes",
                 str(nodes),
+                *(["--host", host] if host else []),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -70,6 +81,15 @@ class Appliance:
         return (self.data_dir / "bootstrap-api-key").read_text().strip()
 
     @property
+    def ca_file(self) -> Path:
+        """The appliance CA certificate (PEM) the data dir holds."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Verifies the server against the appliance CA only; None for plain HTTP."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else None
+
+    @property
     def redis_url(self) -> str:
         return self.wait_for(r"bundled Redis on (redis://\S+)").group(1)
 
@@ -77,7 +97,7 @@ class Appliance:
         """GET ``/v1/modules/scaiecho{path}`` with the bootstrap key: (status, JSON body)."""
         request = urllib.request.Request(f"{self.url}/v1/modules/scaiecho{path}", headers=self.headers())
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30, context=self.ssl_context()) as resp:
                 return resp.status, json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())

@@ -9,6 +9,8 @@ from importlib import metadata
 
 from aiohttp import web
 
+from appliance.settings import Settings
+from appliance.tls import TlsFiles, ensure_ca, fingerprint
 from edge_server import appkeys
 
 #: Less free disk than this share of the data dir's file system is a warning.
@@ -30,6 +32,15 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def _tls(settings: Settings) -> Check:
+    ca = f"appliance CA SHA-256 {fingerprint(ensure_ca(TlsFiles(settings.tls_dir)))}"
+    if settings.uses_tls:
+        return Check("TLS", "ok", f"HTTPS; {ca}")
+    if settings.loopback_only:
+        return Check("TLS", "ok", f"plain HTTP on loopback (development); {ca}")
+    return Check("TLS", "warn", f"plain HTTP beyond loopback (server.tls = off); {ca}")
 
 
 async def gather(app: web.Application, tenant_id: str) -> list[Check]:
@@ -85,6 +96,7 @@ async def gather(app: web.Application, tenant_id: str) -> list[Check]:
             "Backend B relay", "ok" if relay.configured else "warn", "configured" if relay.configured else "no upstream"
         )
     )
+    checks.append(_tls(settings))
     checks.append(Check("Embedding model", "ok", settings.models.embedding))
     checks.append(Check("Packages", "ok", ", ".join(f"{p} {_version(p)}" for p in PACKAGES)))
     return checks

@@ -19,6 +19,8 @@ class ConsoleSession:
 
     principal: Principal
     csrf_token: str
+    #: SHA-256 of the cookie value: names the session without holding its secret.
+    token_digest: str
 
 
 def _digest(token: str) -> str:
@@ -40,7 +42,7 @@ def start(db: sqlite_utils.Database, principal: Principal, now: float) -> tuple[
                 "last_seen_at": now,
             }
         )
-    return token, ConsoleSession(principal, csrf)
+    return token, ConsoleSession(principal, csrf, _digest(token))
 
 
 def resume(
@@ -61,7 +63,7 @@ def resume(
         return None
     with db.atomic():
         db.conn.execute("UPDATE console_sessions SET last_seen_at = ? WHERE token_sha256 = ?", [now, digest])
-    return ConsoleSession(Principal(key_id, tenant_id, frozenset(json.loads(scopes))), csrf)
+    return ConsoleSession(Principal(key_id, tenant_id, frozenset(json.loads(scopes))), csrf, digest)
 
 
 def end(db: sqlite_utils.Database, token: str) -> None:

@@ -171,9 +171,12 @@ async def login(request: web.Request) -> web.Response:
         return _signin_page(request, 401, "That is not a live API key.")
     if auth.ADMIN not in principal.scopes:
         return _signin_page(request, 403, "That key lacks the scaiecho:admin scope the console needs.")
-    token, _ = sessions.start(db, principal, time.time())
+    console = request.app[appkeys.SETTINGS].console
+    now = time.time()
+    sessions.sweep(db, now, console.idle_timeout_s, console.max_session_s)
+    token, _ = sessions.start(db, principal, now)
     response = web.HTTPSeeOther(f"{PREFIX}/nodes")
-    _set_cookie(request, response, SESSION_COOKIE, token, int(request.app[appkeys.SETTINGS].console.max_session_s))
+    _set_cookie(request, response, SESSION_COOKIE, token, int(console.max_session_s))
     response.del_cookie(SIGNIN_COOKIE, path=PREFIX)
     raise response
 
@@ -183,6 +186,7 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request, session: ConsoleSession) -> web.Response:
     """End the session."""
     sessions.end(request.app[appkeys.DB], request.cookies[SESSION_COOKIE])
+    request.app[appkeys.CONSOLE_CREATED].pop(session.token_digest, None)
     response = web.HTTPSeeOther(f"{PREFIX}/login")
     response.del_cookie(SESSION_COOKIE, path=PREFIX)
     raise response
@@ -339,8 +343,8 @@ def _keys_page(request: web.Request, session: ConsoleSession, status: int = 200,
 @routes.get(f"{PREFIX}/keys")
 @page(auth.ADMIN)
 async def keys(request: web.Request, session: ConsoleSession) -> web.Response:
-    """The tenant's keys; create and revoke."""
-    return _keys_page(request, session)
+    """The tenant's keys; create and revoke. A key just created is shown here once."""
+    return _keys_page(request, session, created=request.app[appkeys.CONSOLE_CREATED].pop(session.token_digest, None))
 
 
 @routes.post(f"{PREFIX}/keys")
@@ -354,7 +358,9 @@ async def key_create(request: web.Request, session: ConsoleSession) -> web.Respo
     except ApiError as exc:
         return _keys_page(request, session, exc.status, error=exc.message)
     issued = create_key(request.app[appkeys.DB], session.principal.tenant_id, scopes, name, session.principal.key_id)
-    return _keys_page(request, session, created=issued)
+    # redirect, so that reloading the page that shows the secret does not create another key
+    request.app[appkeys.CONSOLE_CREATED][session.token_digest] = issued
+    raise web.HTTPSeeOther(f"{PREFIX}/keys")
 
 
 @routes.post(f"{PREFIX}/keys/{{key_id}}/revoke")
