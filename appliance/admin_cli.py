@@ -1,4 +1,4 @@
-"""`scaiecho-admin`: operator commands on the box (tenants, API keys, audit verification, the CA)."""
+"""`scaiecho-admin`: operator commands on the box (tenants, API keys, audit, CA, backup, key rotation)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from appliance.settings import load_settings
+from appliance.backup import BackupError, backup, restore
+from appliance.key_rotation import rotate
+from appliance.settings import Settings, load_settings
 from appliance.tls import TlsFiles, ensure_ca, fingerprint
 from edge_server.audit import verify
 from edge_server.auth import unknown_scopes
@@ -35,17 +37,34 @@ def main(argv: list[str] | None = None) -> int:
     audit_parser.add_parser("verify", help="walk the erasure audit hash chain; exit 1 on the first broken link")
     ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
     ca.add_parser("export", help="print the appliance CA certificate (PEM) for clients to trust")
+    backup_parser = sub.add_parser("backup", help="archive the data dir while the appliance runs")
+    backup_parser.add_argument("out", type=Path, help="the archive to write (a new .tar file)")
+    backup_parser.add_argument(
+        "--with-master-key", action="store_true", help="include the master keys (else keep them safe separately)"
+    )
+    restore_parser = sub.add_parser("restore", help="unpack an archive into the data dir (appliance stopped)")
+    restore_parser.add_argument("archive", type=Path)
+    restore_parser.add_argument("--master-key", type=Path, default=None, help="master.key of the backed-up appliance")
+    restore_parser.add_argument("--force", action="store_true", help="move a non-empty data dir aside first")
+    master = sub.add_parser("master-key").add_subparsers(dest="action", required=True)
+    rotate_parser = master.add_parser("rotate", help="new master key; re-wrap every data key (appliance may run)")
+    rotate_parser.add_argument("--keep-old", action="store_true", help="keep the old key file (for old backups)")
     args = parser.parse_args(argv)
 
     settings = load_settings(args.data_dir)
-    if args.area == "ca":
-        cert = ensure_ca(TlsFiles(settings.tls_dir))
-        print(f"SHA-256 fingerprint {fingerprint(cert)}", file=sys.stderr)
-        print(cert.public_bytes(serialization.Encoding.PEM).decode(), end="")
-        return 0
+    if args.area in ("ca", "backup", "restore"):
+        return _files_command(args, settings)
     db = open_database(settings.db_path)
     try:
-        if args.area == "audit":
+        if args.area == "master-key":
+            done = rotate(db, settings.master_key_path, keep_old=args.keep_old)
+            print(
+                f"master key rotated: {done.new_key_id} (was {', '.join(done.old_key_ids)}); "
+                f"{done.rewrapped} data keys re-wrapped; retired: {', '.join(done.retired) or 'none'}"
+            )
+            if done.retired:
+                print("backups taken before now can only be restored with the retired key", file=sys.stderr)
+        elif args.area == "audit":
             result = verify(db)
             if not result.ok:
                 print(f"BROKEN at erasure audit row {result.broken_seq}: {result.reason}")
@@ -80,6 +99,34 @@ def main(argv: list[str] | None = None) -> int:
             print(f"revoked {args.key_id}", file=sys.stderr)
     finally:
         db.conn.close()
+    return 0
+
+
+def _files_command(args: argparse.Namespace, settings: Settings) -> int:
+    """ca export, backup and restore: commands on files, not on the open database."""
+    if args.area == "ca":
+        cert = ensure_ca(TlsFiles(settings.tls_dir))
+        print(f"SHA-256 fingerprint {fingerprint(cert)}", file=sys.stderr)
+        print(cert.public_bytes(serialization.Encoding.PEM).decode(), end="")
+        return 0
+    try:
+        if args.area == "backup":
+            made = backup(settings, args.out, args.with_master_key)
+            print(f"backup {made.path}: {made.blobs} encrypted recordings, master key ids {made.master_key_ids}")
+            if made.missing_blobs:
+                print(f"{made.missing_blobs} recordings were erased while the backup ran (left out)", file=sys.stderr)
+            if not made.master_key_included:
+                print(
+                    f"the master key is NOT in the archive: keep {settings.master_key_path} safe apart from it; "
+                    "restore needs it (--master-key)",
+                    file=sys.stderr,
+                )
+        else:
+            done = restore(args.archive, settings, args.master_key, args.force)
+            print(f"restored into {done.path}: {done.blobs} encrypted recordings; start the appliance now")
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,6 +14,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -84,27 +85,110 @@ class MasterKey:
         """Read the master key file, creating a random one (mode 0600) on first start."""
         return cls(read_or_create_secret(path))
 
+    def wrap(self, data_key: bytes, tenant_id: str, blob_id: str) -> bytes:
+        """Seal a data key under this master key."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, data_key, associated_data(tenant_id, blob_id, "key"))
+
+    def unwrap(self, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes:
+        """The data key inside ``wrapped_key``; `DecryptionError` when this key did not wrap it."""
+        try:
+            return self._aead.decrypt(
+                wrapped_key[:NONCE_BYTES], wrapped_key[NONCE_BYTES:], associated_data(tenant_id, blob_id, "key")
+            )
+        except (InvalidTag, ValueError) as exc:
+            raise DecryptionError("wrapped key failed authentication") from exc
+
     def seal(self, plaintext: bytes, tenant_id: str, blob_id: str) -> Sealed:
         """Encrypt ``plaintext`` under a fresh data key and wrap that key."""
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = secrets.token_bytes(NONCE_BYTES)
         ciphertext = nonce + AESGCM(data_key).encrypt(nonce, plaintext, associated_data(tenant_id, blob_id, "data"))
-        wrap_nonce = secrets.token_bytes(NONCE_BYTES)
-        wrapped = wrap_nonce + self._aead.encrypt(wrap_nonce, data_key, associated_data(tenant_id, blob_id, "key"))
-        return Sealed(ciphertext=ciphertext, wrapped_key=wrapped, master_key_id=self.key_id)
+        return Sealed(ciphertext, self.wrap(data_key, tenant_id, blob_id), self.key_id)
 
     def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes:
         """Unwrap the data key and decrypt; `DecryptionError` on any mismatch."""
-        try:
-            data_key = self._aead.decrypt(
-                wrapped_key[:NONCE_BYTES],
-                wrapped_key[NONCE_BYTES:],
-                associated_data(tenant_id, blob_id, "key"),
-            )
-            return AESGCM(data_key).decrypt(
-                ciphertext[:NONCE_BYTES],
-                ciphertext[NONCE_BYTES:],
-                associated_data(tenant_id, blob_id, "data"),
-            )
-        except (InvalidTag, ValueError) as exc:
-            raise DecryptionError("blob failed authentication") from exc
+        return _decrypt(self.unwrap(wrapped_key, tenant_id, blob_id), ciphertext, tenant_id, blob_id)
+
+
+def _decrypt(data_key: bytes, ciphertext: bytes, tenant_id: str, blob_id: str) -> bytes:
+    try:
+        return AESGCM(data_key).decrypt(
+            ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], associated_data(tenant_id, blob_id, "data")
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise DecryptionError("blob failed authentication") from exc
+
+
+class Sealer(Protocol):
+    """What blob and embedding storage need: seal under the current key, open under any known one."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def seal(self, plaintext: bytes, tenant_id: str, blob_id: str) -> Sealed: ...
+
+    def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes: ...
+
+
+class Keyring:
+    """The current master key (``master.key``) and the retiring ones a rotation keeps beside it
+    (``master-keys/<key id>.key``) until every data key is re-wrapped.
+
+    Files are re-read when they change, so a rotation run by `scaiecho-admin master-key rotate`
+    reaches a running edge server at its next seal or open, without a restart.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.retiring_dir = retiring_dir(path)
+        self._signature: tuple[object, ...] = ()
+        self._keys: tuple[MasterKey, ...] = ()
+        self._reload()
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Keyring:
+        """The keyring of ``path``, creating the first master key on first start."""
+        read_or_create_secret(path)
+        return cls(path)
+
+    def _current_signature(self) -> tuple[object, ...]:
+        stat = self.path.stat()
+        retiring = sorted(p.name for p in self.retiring_dir.glob("*.key"))
+        return (stat.st_ino, stat.st_mtime_ns, *retiring)
+
+    def _reload(self) -> None:
+        signature = self._current_signature()
+        if signature == self._signature:
+            return
+        current = MasterKey(self.path.read_bytes())
+        others = [MasterKey(p.read_bytes()) for p in sorted(self.retiring_dir.glob("*.key"))]
+        self._keys = (current, *[k for k in others if k.key_id != current.key_id])
+        self._signature = signature
+
+    @property
+    def key_id(self) -> str:
+        """Id of the key new seals use."""
+        self._reload()
+        return self._keys[0].key_id
+
+    def seal(self, plaintext: bytes, tenant_id: str, blob_id: str) -> Sealed:
+        """Seal under the current master key."""
+        self._reload()
+        return self._keys[0].seal(plaintext, tenant_id, blob_id)
+
+    def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes:
+        """Open with whichever known master key wrapped the data key."""
+        self._reload()
+        for key in self._keys:
+            try:
+                data_key = key.unwrap(wrapped_key, tenant_id, blob_id)
+            except DecryptionError:
+                continue
+            return _decrypt(data_key, ciphertext, tenant_id, blob_id)
+        raise DecryptionError("no known master key wrapped this data key")
+
+
+def retiring_dir(master_key_path: Path) -> Path:
+    """Where a rotation keeps the previous master keys until nothing needs them."""
+    return master_key_path.parent / "master-keys"

@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from appliance.crypto import MasterKey, cluster_token
+from appliance.crypto import Keyring, cluster_token
 from appliance.settings import Settings
 from edge_server import appkeys
 from edge_server.asr_scheduler import AsrScheduler
@@ -32,7 +32,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     db = open_database(settings.db_path)
     app[appkeys.DB] = db
-    store = BlobStore(settings.blob_dir, MasterKey.load_or_create(settings.master_key_path), db)
+    store = BlobStore(settings.blob_dir, Keyring.load_or_create(settings.master_key_path), db)
     removed = store.sweep_orphans()
     if removed:
         log.info("removed %d orphan blob files left by an interrupted enrollment", removed)

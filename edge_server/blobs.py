@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from appliance.clock import utc_now
-from appliance.crypto import MasterKey
+from appliance.crypto import Sealer
 from edge_server.tenancy import new_id
 
 SUFFIX = ".blob"
@@ -52,7 +52,7 @@ class StoredBlob:
 class BlobStore:
     """Sealed blobs in ``root/<tenant_id>/<blob_id>.blob``."""
 
-    def __init__(self, root: Path, master_key: MasterKey, db: sqlite_utils.Database) -> None:
+    def __init__(self, root: Path, master_key: Sealer, db: sqlite_utils.Database) -> None:
         self.root = root
         self.master_key = master_key
         self.db = db

@@ -15,7 +15,7 @@ import sqlite_utils
 
 from appliance import node_protocol as proto
 from appliance.clock import utc_now
-from appliance.crypto import MasterKey
+from appliance.crypto import Sealer
 from edge_server.cluster import NodeResult
 
 
@@ -24,7 +24,7 @@ def _name(speaker_id: str, model: str) -> str:
 
 
 def store(
-    db: sqlite_utils.Database, key: MasterKey, tenant_id: str, speaker_id: str, model: str, vector: np.ndarray
+    db: sqlite_utils.Database, key: Sealer, tenant_id: str, speaker_id: str, model: str, vector: np.ndarray
 ) -> None:
     """Seal and keep ``vector``, unless the speaker was erased meanwhile."""
     sealed = key.seal(proto.encode_samples(vector), tenant_id, _name(speaker_id, model))
@@ -39,7 +39,7 @@ def store(
 
 
 def remember(
-    db: sqlite_utils.Database, key: MasterKey, tenant_id: str, speaker_id: str, results: Mapping[str, NodeResult]
+    db: sqlite_utils.Database, key: Sealer, tenant_id: str, speaker_id: str, results: Mapping[str, NodeResult]
 ) -> None:
     """Cache the embedding the first accepting node computed (every node of a model agrees)."""
     for result in results.values():
@@ -50,7 +50,7 @@ def remember(
 
 
 def load(
-    db: sqlite_utils.Database, key: MasterKey, speaker_ids: list[str], model: str
+    db: sqlite_utils.Database, key: Sealer, speaker_ids: list[str], model: str
 ) -> dict[str, tuple[str, np.ndarray]]:
     """speaker_id -> (tenant_id, vector) for the live speakers cached for ``model``."""
     found: dict[str, tuple[str, np.ndarray]] = {}

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.crypto import DecryptionError, MasterKey, read_or_create_secret
+from appliance.crypto import (
+    DecryptionError,
+    Keyring,
+    MasterKey,
+    read_or_create_secret,
+    retiring_dir,
+    write_secret_file,
+)
 
 PLAIN = b"RIFF....WAVEfmt " + bytes(range(256)) * 40
 
@@ -66,3 +73,21 @@ def test_secret_file_is_private_and_stable(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert read_or_create_secret(path) == first
     assert MasterKey(first).key_id == MasterKey(first).key_id
+
+
+def test_keyring_follows_a_rotation_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    ring = Keyring.load_or_create(path)
+    before = ring.seal(b"voice", "ten_a", "blob_1")
+    old = MasterKey(path.read_bytes())
+    retired = retiring_dir(path) / f"{old.key_id}.key"
+    write_secret_file(retired, path.read_bytes())
+    path.unlink()
+    write_secret_file(path, os.urandom(32))  # what `master-key rotate` does, seen by a running server
+    after = ring.seal(b"voice", "ten_a", "blob_2")
+    assert after.master_key_id != before.master_key_id == old.key_id
+    assert ring.open(before.ciphertext, before.wrapped_key, "ten_a", "blob_1") == b"voice"
+    retired.unlink()  # retired: what it wrapped is gone for good
+    with pytest.raises(DecryptionError):
+        ring.open(before.ciphertext, before.wrapped_key, "ten_a", "blob_1")
+    assert ring.open(after.ciphertext, after.wrapped_key, "ten_a", "blob_2") == b"voice"
