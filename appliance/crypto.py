@@ -51,6 +51,14 @@ def read_or_create_secret(path: Path, nbytes: int = KEY_BYTES) -> bytes:
     return data
 
 
+def read_or_create_token(path: Path) -> str:
+    """A printable secret token in ``path`` (0600), created on first use; e.g. the metrics token."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            write_secret_file(path, secrets.token_urlsafe(32).encode())
+    return path.read_text().strip()
+
+
 def cluster_token(path: Path) -> bytes:
     """The cluster secret as the bearer token nodes and the edge server exchange (hex text)."""
     return read_or_create_secret(path).hex().encode()

@@ -23,8 +23,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 
+from appliance import logs, node_registry
 from appliance import node_protocol as proto
-from appliance import node_registry
 from appliance.clock import utc_now
 from appliance.crypto import cluster_token
 from appliance.periodic import running_every
@@ -300,8 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--port", type=int, default=0, help="internal API port (0 = any free port)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.node_id} %(levelname)s %(message)s")
     settings = load_settings(args.data_dir, args.config)
+    logs.setup(args.node_id, settings.logging.format, settings.logging.level)
     secret = cluster_token(args.cluster_secret_file)
     import signal
 

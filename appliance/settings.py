@@ -173,6 +173,13 @@ class DiarizationSettings(_Section):
     )
 
 
+class LoggingSettings(_Section):
+    """`[logging]`: how every appliance process writes its log (to stderr)."""
+
+    format: Literal["text", "json"] = Field("text", description="text lines, or one JSON object a line.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level written.")
+
+
 class ConsoleSettings(_Section):
     """`[console]`: the browser admin console at /admin."""
 
@@ -197,6 +204,7 @@ class Settings(_Section):
     stream: StreamSettings = StreamSettings()
     diarization: DiarizationSettings = DiarizationSettings()
     console: ConsoleSettings = ConsoleSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @property
     def db_path(self) -> Path:
@@ -222,6 +230,11 @@ class Settings(_Section):
     def bootstrap_key_path(self) -> Path:
         """The first API key, written on the first start of an empty data dir (mode 0600)."""
         return self.data_dir / "bootstrap-api-key"
+
+    @property
+    def metrics_token_path(self) -> Path:
+        """Bearer token Prometheus sends to GET /metrics (mode 0600)."""
+        return self.data_dir / "metrics-token"
 
     @property
     def tls_dir(self) -> Path:

@@ -19,8 +19,8 @@ from pathlib import Path
 from aiohttp import web
 from redis.asyncio import Redis
 
-from appliance import node_registry, processes
-from appliance.crypto import MasterKey, read_or_create_secret
+from appliance import logs, node_registry, processes
+from appliance.crypto import MasterKey, read_or_create_secret, read_or_create_token
 from appliance.periodic import running_every
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
@@ -42,6 +42,7 @@ def prepare_data_dir(settings: Settings) -> bool:
     MasterKey.load_or_create(settings.master_key_path)
     read_or_create_secret(settings.cluster_secret_path)
     ensure_ca(TlsFiles(settings.tls_dir))
+    read_or_create_token(settings.metrics_token_path)
     db = open_database(settings.db_path)
     try:
         return bootstrap(db, settings.bootstrap_key_path)
@@ -195,7 +196,6 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--port", type=int, default=None)
     up.add_argument("--redis-url", default=None, help="use this Redis instead of starting the bundled one")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     overrides: dict[str, dict[str, object]] = {}
     if args.nodes is not None:
         overrides.setdefault("nodes", {})["count"] = args.nodes
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.redis_url is not None:
         overrides.setdefault("redis", {})["url"] = args.redis_url
     settings = load_settings(args.data_dir, args.config, overrides)
+    logs.setup("appliance", settings.logging.format, settings.logging.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings, args.config))

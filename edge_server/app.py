@@ -12,16 +12,18 @@ from redis.asyncio import Redis
 
 from appliance.crypto import Keyring, cluster_token
 from appliance.settings import Settings
-from edge_server import appkeys
+from edge_server import appkeys, metrics
 from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.console import views as console
 from edge_server.db import open_database
 from edge_server.errors import error_middleware
+from edge_server.metrics import metrics_middleware
 from edge_server.reconciler import reconciler_ctx
 from edge_server.relay import SpeechRelay
 from edge_server.routes import admin, keys, speakers, system, transcribe
+from edge_server.telemetry import Metrics
 from models.registry import load_transcriber
 
 log = logging.getLogger("scaiecho.edge")
@@ -79,13 +81,16 @@ async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """Build the edge server; resources open and close with the app's cleanup contexts."""
     # client_max_size guards bodies read whole; multipart uploads are counted as they stream.
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.server.max_upload_bytes)
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware], client_max_size=settings.server.max_upload_bytes
+    )
     app[appkeys.SETTINGS] = settings
     app[appkeys.FANNING_OUT] = set()
     app[appkeys.ERASING] = set()
     app[appkeys.KNOWN_BOOTS] = {}
     app[appkeys.REWARMING] = {}
     app[appkeys.CONSOLE_CREATED] = {}
+    app[appkeys.METRICS] = Metrics()
     app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
@@ -93,4 +98,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(transcribe.routes)
     app.add_routes(keys.routes)
     app.add_routes(console.routes)
+    app.add_routes(metrics.routes)
     return app

@@ -13,6 +13,7 @@ from edge_server.asr_scheduler import AsrScheduler
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.relay import SpeechRelay
+from edge_server.telemetry import Metrics
 from edge_server.tenancy import IssuedKey
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -35,3 +36,5 @@ REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])
 #: A key the console just created, until the page after the redirect has shown it once
 #: (by console session token digest). In memory only: the secret is never written anywhere.
 CONSOLE_CREATED = web.AppKey("console_created", dict[str, IssuedKey])
+#: Prometheus counters of this app (edge_server/metrics.py).
+METRICS = web.AppKey("metrics", Metrics)

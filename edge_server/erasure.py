@@ -207,7 +207,9 @@ async def complete(app: web.Application, speaker_id: str) -> Receipt:
 async def erase(app: web.Application, principal: Principal, speaker_id: str) -> Receipt:
     """The whole erasure of one speaker, acknowledged only once every step is durable."""
     tombstone(app, principal, speaker_id)
-    return await complete(app, speaker_id)
+    receipt = await complete(app, speaker_id)
+    app[appkeys.METRICS].erasures.inc()
+    return receipt
 
 
 async def resume_unfinished(app: web.Application) -> None:

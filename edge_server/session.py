@@ -22,6 +22,8 @@ import bisect
 import contextlib
 import itertools
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -86,6 +88,7 @@ class Transcription:
         relay: SpeechRelay | None = None,
         voices: TenantVoices | None = None,
         realtime: bool = True,
+        on_latency: Callable[[float], None] | None = None,
     ) -> None:
         if backend == "A" and asr is None:
             raise ValueError("backend A needs the ASR scheduler")
@@ -95,6 +98,9 @@ class Transcription:
         self.backend = backend
         self.language = language.split("-")[0].lower() if language else None
         self._emit = emit
+        self._on_latency = on_latency
+        #: (samples received so far, monotonic time) per fed chunk, to time each phrase's delta
+        self._arrivals: deque[tuple[int, float]] = deque()
         self._asr = asr
         self._relay = relay
         self._voices = voices if backend == "A" else None  # Backend B ignores diarize
@@ -136,6 +142,7 @@ class Transcription:
             return
         self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
         self._fed += len(samples)
+        self._arrivals.append((self._fed, time.monotonic()))
         probabilities = await asyncio.to_thread(self._vad.feed, samples)
         for phrase in self._segmenter.push(probabilities):
             await self._close(phrase)
@@ -257,9 +264,18 @@ class Transcription:
             if outcome.error is not None:
                 await self._emit(outcome.error)
                 continue
-            for frame in self._deltas(phrase, outcome):
+            deltas = self._deltas(phrase, outcome)
+            for frame in deltas:
                 await self._emit(frame)
                 self.segments += 1
+            self._timed(phrase.end, sent=bool(deltas))
+
+    def _timed(self, end: int, sent: bool) -> None:
+        """Report how long after its last audio arrived a phrase's deltas went out."""
+        while self._arrivals and self._arrivals[0][0] < end:
+            self._arrivals.popleft()
+        if sent and self._arrivals and self._on_latency is not None:
+            self._on_latency(time.monotonic() - self._arrivals[0][1])
 
     def _deltas(self, phrase: Phrase, outcome: _Outcome) -> list[DeltaFrame]:
         """A phrase's deltas: one per speaker turn (one in all when not diarizing)."""

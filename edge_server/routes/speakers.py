@@ -24,7 +24,13 @@ BASE = "/v1/modules/scaiecho"
 async def create_speaker(request: web.Request) -> web.Response:
     """Enroll a speaker from reference and consent recordings."""
     principal = authorize(request, auth.ENROLL)
-    speaker, note = await enroll(request, principal)
+    outcomes = request.app[appkeys.METRICS].enrollments
+    try:
+        speaker, note = await enroll(request, principal)
+    except ApiError:
+        outcomes.labels("rejected").inc()
+        raise
+    outcomes.labels(speaker["enrollment_status"]).inc()
     data = dict(speaker)
     if note:
         data["note"] = note

@@ -60,6 +60,7 @@ def _session(
         asr=app[appkeys.ASR],
         relay=app[appkeys.RELAY],
         voices=TenantVoices(app, principal.tenant_id) if diarize else None,
+        on_latency=app[appkeys.METRICS].stream_latency.observe,
         **options,
     )
 
@@ -94,9 +95,12 @@ class Stream:
         """Serve until the client closes, finishes or is cut off; nothing survives the session."""
         watchdog = asyncio.get_running_loop().create_task(self._watch_key())
         finished = False
+        open_streams = self.app[appkeys.METRICS].streams_open
+        open_streams.inc()
         try:
             finished = await self._serve()
         finally:
+            open_streams.dec()
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
             if self.decoder is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -58,7 +59,10 @@ async def enroll_all(app: Appliance, people: list[tuple[str, str, str]]) -> list
 
 @pytest.fixture(scope="module")
 def secure_appliance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Appliance]:
-    app = Appliance(tmp_path_factory.mktemp("console") / "data", nodes=2, host="0.0.0.0")
+    data_dir = tmp_path_factory.mktemp("console") / "data"
+    data_dir.mkdir(mode=0o700)
+    (data_dir / "config.toml").write_text('[logging]\nformat = "json"\n')
+    app = Appliance(data_dir, nodes=2, host="0.0.0.0")
     try:
         app.wait_for(r"ScaiEcho ready: 2/2 pyannote nodes online")
         yield app
@@ -215,6 +219,13 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     assert foreign["id"] not in page.content()
     other.close()
     context.close()
+
+    # every process logged JSON lines, and no secret reached them
+    logged = [json.loads(line) for line in app.lines if line.startswith("{")]
+    assert {e["process"] for e in logged} >= {"appliance", "node-1", "node-2"}
+    output = "\n".join(app.lines)
+    for key in (app.key, secret, other_key):
+        assert key.split("_", 2)[2] not in output
 
 
 def test_plain_http_is_not_served_beyond_loopback(secure_appliance: Appliance) -> None:
