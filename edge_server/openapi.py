@@ -358,6 +358,16 @@ def spec() -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
         "paths": {
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics, for the operator's token in <data-dir>/metrics-token",
+                    "security": [{"bearer": []}],
+                    "responses": {
+                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
+                        "401": {"description": "not the operator's metrics token"},
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Health of Redis, nodes and ASR",
