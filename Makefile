@@ -7,7 +7,7 @@ PYTHON ?= python3
 export HF_HUB_OFFLINE := 1
 export PYANNOTE_METRICS_ENABLED := false
 
-.PHONY: install up test lint bench clean
+.PHONY: install up test lint bench desktop clean
 
 $(STAMP): pyproject.toml packaging/install-system-deps.sh
 	bash packaging/install-system-deps.sh
@@ -39,5 +39,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.enroll
 	$(BIN)/python -m benchmarks.erasure
 
+## desktop: the PyInstaller bundle of the desktop client in dist/scaiecho-desktop/ (no torch)
+desktop:
+	bash packaging/build-desktop.sh
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info dist

@@ -195,7 +195,17 @@ def main(argv: list[str] | None = None) -> None:
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
     up.add_argument("--redis-url", default=None, help="use this Redis instead of starting the bundled one")
+    init = sub.add_parser("init", help="prepare a data dir (keys, CA, schema, first API key) and exit")
+    init.add_argument("--data-dir", type=Path, default=None)
+    init.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.command == "init":
+        settings = load_settings(args.data_dir, args.config)
+        if prepare_data_dir(settings):
+            print(f"First start: tenant 'default' created; its API key is in {settings.bootstrap_key_path}")
+        else:
+            print(f"{settings.data_dir} is ready")
+        return
     overrides: dict[str, dict[str, object]] = {}
     if args.nodes is not None:
         overrides.setdefault("nodes", {})["count"] = args.nodes
