@@ -12,6 +12,7 @@
 # --prefix DIR       where the environment goes (default /opt/scaiecho)
 # --nodes N          node units to enable (default 2)
 # --host H --port P  where the edge server listens (default 0.0.0.0:8080: HTTPS with the appliance CA)
+# --redis-port P     the appliance's own Redis, on loopback (default 6390)
 # --no-start         install and enable only
 set -euo pipefail
 
@@ -25,8 +26,9 @@ while [ $# -gt 0 ]; do
         --nodes) nodes="$2"; shift 2 ;;
         --host) host="$2"; shift 2 ;;
         --port) port="$2"; shift 2 ;;
+        --redis-port) redis_port="$2"; shift 2 ;;
         --no-start) start=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
