@@ -43,6 +43,17 @@ def json_response(data: Any, status: int = 200, **extra: Any) -> web.Response:
     return web.json_response({"data": data, **extra}, status=status, dumps=_dumps)
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object; 400 otherwise."""
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    return body
+
+
 def not_found(what: str = "resource") -> ApiError:
     """The one 404 for missing and foreign objects alike (byte-identical by construction)."""
     return ApiError(404, "not_found", f"no such {what}")

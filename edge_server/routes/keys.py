@@ -16,7 +16,7 @@ from aiohttp import web
 from edge_server import appkeys, auth
 from edge_server.access import authorize
 from edge_server.auth import Principal
-from edge_server.errors import ApiError, invalid_field, json_response, not_found
+from edge_server.errors import ApiError, invalid_field, json_object, json_response, not_found
 from edge_server.tenancy import create_key, revoke_key
 
 routes = web.RouteTableDef()
@@ -57,12 +57,7 @@ async def list_keys(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """``{"name": "...", "scopes": [...]}`` -> 201 with the secret, shown only here."""
     principal = authorize(request, auth.ADMIN)
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    body = await json_object(request)
     name, scopes = checked_request(principal, body)
     issued = create_key(request.app[appkeys.DB], principal.tenant_id, scopes, name, principal.key_id)
     return json_response(

@@ -13,7 +13,7 @@ from edge_server import appkeys, auth
 from edge_server.access import authorize, bearer_token
 from edge_server.auth import Principal, missing_scope
 from edge_server.enrollment import BCP47, read_part, too_large
-from edge_server.errors import ApiError, invalid_field, json_response
+from edge_server.errors import ApiError, invalid_field, json_object, json_response
 from edge_server.exports import FORMATS, to_rttm, to_srt, to_vtt
 from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy
 from edge_server.session import Transcription
@@ -329,12 +329,7 @@ async def read_policy(request: web.Request) -> web.Response:
 async def write_policy(request: web.Request) -> web.Response:
     """Set ``{"backend": "auto" | "A" | "B"}``."""
     principal = authorize(request, auth.ADMIN)
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "the body must be a JSON object")
+    body = await json_object(request)
     unknown = sorted(set(body) - {"backend"})
     if unknown:
         raise invalid_field(unknown[0], f"unknown field {unknown[0]!r}; the policy has 'backend'")

@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from gui.client import ApiClient, ApiFailure, Connection
 from tests.api_client import enroll
 from tests.appliance_process import Appliance
 from tests.support import enrollment_audio, sample_speakers
@@ -234,3 +235,15 @@ def test_plain_http_is_not_served_beyond_loopback(secure_appliance: Appliance) -
         urllib.request.urlopen(plain, timeout=10)
     status, _ = secure_appliance.get_json("/nodes")  # HTTPS, verified against the exported CA only
     assert status == 200
+
+
+def test_the_desktop_client_trusts_the_exported_ca(secure_appliance: Appliance, tmp_path: Path) -> None:
+    pem = tmp_path / "scaiecho-ca.pem"
+    pem.write_text(admin_cli(secure_appliance, "ca", "export") + "\n")
+    trusting = ApiClient(Connection(secure_appliance.url, secure_appliance.key, str(pem)))
+    assert in_thread(trusting.health())["nodes_online"] == 2
+    assert in_thread(trusting.speakers()) is not None
+    untrusting = ApiClient(Connection(secure_appliance.url, secure_appliance.key))
+    with pytest.raises(ApiFailure) as failure:
+        in_thread(untrusting.health())
+    assert failure.value.status is None  # the certificate was refused: nothing was sent

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -19,6 +20,7 @@ from edge_server.app import create_app
 from edge_server.db import open_database
 from edge_server.tenancy import bootstrap, create_key, create_tenant
 from tests.support import wait_until
+from tests.upstream_stub import KEY
 
 NODE_START_TIMEOUT_S = 120.0
 
@@ -133,3 +135,29 @@ async def api_factory(aiohttp_client: Callable[..., Awaitable[TestClient]]) -> A
 @pytest.fixture
 async def api(api_factory: ApiFactory, settings: Settings) -> Api:
     return await api_factory(settings)
+
+
+def stream_settings(tmp_path: Path, redis: BundledRedis, secret: Path, upstream: str, **extra: Any) -> Settings:
+    stream = {"idle_timeout_s": 5.0, "key_check_interval_s": 0.2, **extra.pop("stream", {})}
+    return make_settings(
+        tmp_path / "data",
+        redis.url,
+        secret,
+        models={"load_asr": extra.pop("load_asr", True)},
+        backend_b={"url": upstream, "api_key": KEY, "model": extra.pop("upstream_model", "ok"), "timeout_s": 1.5},
+        stream=stream,
+        **extra,
+    )
+
+
+@pytest.fixture
+async def relay_api(
+    tmp_path: Path,
+    redis_server: BundledRedis,
+    cluster_secret: Path,
+    nodes: list[NodeProcess],
+    upstream: str,
+    api_factory: ApiFactory,
+) -> Api:
+    """The edge app without Whisper: streams go to Backend B, the real upstream process."""
+    return await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
-from appliance.redis_server import BundledRedis
-from tests.integration.conftest import Api, ApiFactory, NodeProcess
-from tests.integration.test_streaming import Client, connect, key_with, stream_settings
+from tests.integration.conftest import Api
+from tests.integration.test_streaming import Client, connect, key_with
 
 BASE = "/v1/modules/scaiecho"
 
@@ -73,15 +71,8 @@ def key_with_other_tenant_admin(api: Api, *more_scopes: str) -> str:
         db.conn.close()
 
 
-async def test_revoking_through_the_api_closes_an_open_stream(
-    tmp_path: Path,
-    redis_server: BundledRedis,
-    cluster_secret: Path,
-    nodes: list[NodeProcess],
-    upstream: str,
-    api_factory: ApiFactory,
-) -> None:
-    api = await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False))
+async def test_revoking_through_the_api_closes_an_open_stream(relay_api: Api) -> None:
+    api = relay_api
     resp = await api.client.post(
         f"{BASE}/keys", json={"name": "stream", "scopes": ["scaiecho:transcribe"]}, headers=api.headers()
     )

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from appliance.redis_server import BundledRedis
 from models.audio import SAMPLE_RATE
-from tests.integration.conftest import ApiFactory, NodeProcess
+from tests.integration.conftest import Api
 from tests.integration.test_enrollment import enroll, speaker_files, tenant_of
-from tests.integration.test_streaming import connect, stream_settings
+from tests.integration.test_streaming import connect
 from tests.stream_client import pcm16
 from tests.support import sample_speakers, solo_speech
 
@@ -23,15 +21,8 @@ def value(text: str, sample: str) -> float:
     return float(found.group(1))
 
 
-async def test_metrics_follow_real_traffic_and_hold_no_tenant_data(
-    tmp_path: Path,
-    redis_server: BundledRedis,
-    cluster_secret: Path,
-    nodes: list[NodeProcess],
-    upstream: str,
-    api_factory: ApiFactory,
-) -> None:
-    api = await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False))
+async def test_metrics_follow_real_traffic_and_hold_no_tenant_data(relay_api: Api) -> None:
+    api = relay_api
     assert (await api.client.get("/metrics")).status == 401
     assert (await api.client.get("/metrics", headers=api.headers())).status == 401  # a tenant key is not enough
     token = api.settings.metrics_token_path.read_text().strip()

@@ -13,31 +13,16 @@ import aiohttp
 import pytest
 
 from appliance.redis_server import BundledRedis
-from appliance.settings import Settings
 from edge_server.db import open_database
 from edge_server.tenancy import create_key, revoke_key
 from models.audio import SAMPLE_RATE, encode
-from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
+from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings, stream_settings
 from tests.integration.test_enrollment import enroll, tenant_of
 from tests.stream_client import STREAM_PATH, pcm16
 from tests.support import enrollment_audio, sample_audio, sample_speakers, sample_turns, solo_speech, wav_bytes
-from tests.upstream_stub import KEY
 
 BASE = "/v1/modules/scaiecho"
 PCM = "audio/pcm;rate=16000"
-
-
-def stream_settings(tmp_path: Path, redis: BundledRedis, secret: Path, upstream: str, **extra: Any) -> Settings:
-    stream = {"idle_timeout_s": 5.0, "key_check_interval_s": 0.2, **extra.pop("stream", {})}
-    return make_settings(
-        tmp_path / "data",
-        redis.url,
-        secret,
-        models={"load_asr": extra.pop("load_asr", True)},
-        backend_b={"url": upstream, "api_key": KEY, "model": extra.pop("upstream_model", "ok"), "timeout_s": 1.5},
-        stream=stream,
-        **extra,
-    )
 
 
 @pytest.fixture
