@@ -38,6 +38,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.enroll
 	$(BIN)/python -m benchmarks.erasure
+	$(BIN)/python -m benchmarks.operations
 
 ## desktop: the PyInstaller bundle of the desktop client in dist/scaiecho-desktop/ (no torch)
 desktop:
