@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--connect", action="store_true", help="connect at start with the URL and key given")
     parser.add_argument(
-        "--check", action="store_true", help="open the window, load the local VAD model, close, exit 0 (installs)"
+        "--check", action="store_true", help="check an install: open the window, load the VAD model, exit 0"
     )
     args = parser.parse_args(argv)
     from PySide6.QtWidgets import QApplication
