@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,29 +95,35 @@ async def read_part(part: BodyPartReader, budget: int, overflow: ApiError) -> by
     return bytes(data)
 
 
-async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
-    """Stream the multipart body into memory, refusing oversize uploads as soon as they show."""
-    limit = settings.server.max_upload_bytes
+async def multipart_parts(request: web.Request, limit: int, what: str) -> AsyncIterator[BodyPartReader]:
+    """The named parts of a multipart body, after the size and media type checks every upload gets."""
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
     if request.content_type != "multipart/form-data":
-        raise ApiError(415, "unsupported_media", "enrollment expects a multipart/form-data body")
+        raise ApiError(415, "unsupported_media", f"{what} expects a multipart/form-data body")
     try:
         reader = await request.multipart()
     except (ValueError, AssertionError) as exc:
         raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
-    values: dict[str, bytes] = {}
-    used = 0
     while True:
         try:
             part = await reader.next()
         except ValueError as exc:
             raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
         if part is None:
-            break
+            return
         if not isinstance(part, BodyPartReader) or not part.name:
             raise ApiError(400, "bad_request", "nested or unnamed multipart parts are not accepted")
-        name = part.name
+        yield part
+
+
+async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
+    """Stream the multipart body into memory, refusing oversize uploads as soon as they show."""
+    limit = settings.server.max_upload_bytes
+    values: dict[str, bytes] = {}
+    used = 0
+    async for part in multipart_parts(request, limit, "enrollment"):
+        name = str(part.name)
         if name not in TEXT_FIELDS and name not in FILE_FIELDS:
             raise invalid_field(name, f"unknown field {name!r}")
         if name in values:

@@ -7,12 +7,12 @@ import contextlib
 import logging
 from typing import Any, Literal
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from edge_server import appkeys, auth
 from edge_server.access import authorize, bearer_token
 from edge_server.auth import Principal, missing_scope
-from edge_server.enrollment import BCP47, read_part, too_large
+from edge_server.enrollment import BCP47, multipart_parts, read_part, too_large
 from edge_server.errors import ApiError, invalid_field, json_object, json_response
 from edge_server.exports import FORMATS, to_rttm, to_srt, to_vtt
 from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy
@@ -223,24 +223,10 @@ async def transcribe_stream(request: web.Request) -> web.StreamResponse:
 async def _transcription_form(request: web.Request) -> tuple[bytes, bool, str | None]:
     settings = request.app[appkeys.SETTINGS]
     limit = settings.server.max_upload_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
-    if request.content_type != "multipart/form-data":
-        raise ApiError(415, "unsupported_media", "POST /transcriptions expects a multipart/form-data body")
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
-        raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
     values: dict[str, bytes] = {}
-    while True:
-        try:
-            part = await reader.next()
-        except ValueError as exc:
-            raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader) or part.name not in ("file", "diarize", "language_hint"):
-            raise invalid_field(str(getattr(part, "name", "")), "fields are file, diarize and language_hint")
+    async for part in multipart_parts(request, limit, "POST /transcriptions"):
+        if part.name not in ("file", "diarize", "language_hint"):
+            raise invalid_field(str(part.name), "fields are file, diarize and language_hint")
         if part.name in values:
             raise invalid_field(part.name, f"{part.name} is given more than once")
         budget = limit if part.name == "file" else 64
