@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +21,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES = 32
+#: A running `Keyring` looks for a rotated or retired master key at most this often.
+RECHECK_S = 0.5
 NONCE_BYTES = 12
 FORMAT = b"scaiecho-blob-v1"
 
@@ -131,9 +134,6 @@ def _decrypt(data_key: bytes, ciphertext: bytes, tenant_id: str, blob_id: str) -
 class Sealer(Protocol):
     """What blob and embedding storage need: seal under the current key, open under any known one."""
 
-    @property
-    def key_id(self) -> str: ...
-
     def seal(self, plaintext: bytes, tenant_id: str, blob_id: str) -> Sealed: ...
 
     def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes: ...
@@ -143,8 +143,9 @@ class Keyring:
     """The current master key (``master.key``) and the retiring ones a rotation keeps beside it
     (``master-keys/<key id>.key``) until every data key is re-wrapped.
 
-    Files are re-read when they change, so a rotation run by `scaiecho-admin master-key rotate`
-    reaches a running edge server at its next seal or open, without a restart.
+    A rotation run by `scaiecho-admin master-key rotate` reaches a running edge server without a
+    restart: the files are looked at again at most every `RECHECK_S` (the rotation re-wraps what
+    was sealed under the old key meanwhile), and at once when no key in memory opens a data key.
     """
 
     def __init__(self, path: Path) -> None:
@@ -152,6 +153,7 @@ class Keyring:
         self.retiring_dir = retiring_dir(path)
         self._signature: tuple[object, ...] = ()
         self._keys: tuple[MasterKey, ...] = ()
+        self._checked_at = 0.0
         self._reload()
 
     @classmethod
@@ -166,6 +168,7 @@ class Keyring:
         return (stat.st_ino, stat.st_mtime_ns, *retiring)
 
     def _reload(self) -> None:
+        self._checked_at = time.monotonic()
         signature = self._current_signature()
         if signature == self._signature:
             return
@@ -174,27 +177,34 @@ class Keyring:
         self._keys = (current, *[k for k in others if k.key_id != current.key_id])
         self._signature = signature
 
-    @property
-    def key_id(self) -> str:
-        """Id of the key new seals use."""
-        self._reload()
-        return self._keys[0].key_id
-
     def seal(self, plaintext: bytes, tenant_id: str, blob_id: str) -> Sealed:
         """Seal under the current master key."""
-        self._reload()
+        self._recheck()
         return self._keys[0].seal(plaintext, tenant_id, blob_id)
 
     def open(self, ciphertext: bytes, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes:
-        """Open with whichever known master key wrapped the data key."""
-        self._reload()
+        """Open with whichever known master key wrapped the data key (reading the files again
+        at once when none of the keys in memory did)."""
+        self._recheck()
+        data_key = self._unwrap(wrapped_key, tenant_id, blob_id)
+        if data_key is None:
+            self._reload()
+            data_key = self._unwrap(wrapped_key, tenant_id, blob_id)
+        if data_key is None:
+            raise DecryptionError("no known master key wrapped this data key")
+        return _decrypt(data_key, ciphertext, tenant_id, blob_id)
+
+    def _recheck(self) -> None:
+        if time.monotonic() - self._checked_at >= RECHECK_S:
+            self._reload()
+
+    def _unwrap(self, wrapped_key: bytes, tenant_id: str, blob_id: str) -> bytes | None:
         for key in self._keys:
             try:
-                data_key = key.unwrap(wrapped_key, tenant_id, blob_id)
+                return key.unwrap(wrapped_key, tenant_id, blob_id)
             except DecryptionError:
                 continue
-            return _decrypt(data_key, ciphertext, tenant_id, blob_id)
-        raise DecryptionError("no known master key wrapped this data key")
+        return None
 
 
 def retiring_dir(master_key_path: Path) -> Path:

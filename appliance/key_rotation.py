@@ -1,7 +1,7 @@
 """Master-key rotation while the appliance runs.
 
 1. The current key is copied to ``master-keys/<id>.key`` and a new one atomically replaces
-   ``master.key``; a running edge server's `Keyring` sees both at its next seal or open.
+   ``master.key``; a running edge server's `Keyring` sees both within `RECHECK_S` (0.5 s).
 2. Every live data key (recordings and cached embeddings) wrapped by an old key is unwrapped and
    wrapped again by the new one, each row by compare-and-set, so an erasure that destroys a key
    meanwhile is never undone. Passes repeat until no live row names an old key (a server that

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance import crypto
 from appliance.crypto import (
     DecryptionError,
     Keyring,
@@ -75,7 +76,8 @@ def test_secret_file_is_private_and_stable(tmp_path: Path) -> None:
     assert MasterKey(first).key_id == MasterKey(first).key_id
 
 
-def test_keyring_follows_a_rotation_on_disk(tmp_path: Path) -> None:
+def test_keyring_follows_a_rotation_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(crypto, "RECHECK_S", 0.0)  # as if the recheck interval passed between steps
     path = tmp_path / "master.key"
     ring = Keyring.load_or_create(path)
     before = ring.seal(b"voice", "ten_a", "blob_1")
@@ -91,3 +93,15 @@ def test_keyring_follows_a_rotation_on_disk(tmp_path: Path) -> None:
     with pytest.raises(DecryptionError):
         ring.open(before.ciphertext, before.wrapped_key, "ten_a", "blob_1")
     assert ring.open(after.ciphertext, after.wrapped_key, "ten_a", "blob_2") == b"voice"
+
+
+def test_keyring_reads_the_files_again_at_most_every_recheck_interval(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    ring = Keyring.load_or_create(path)
+    first = ring.seal(b"voice", "ten_a", "blob_1").master_key_id
+    path.unlink()
+    write_secret_file(path, os.urandom(32))
+    assert ring.seal(b"voice", "ten_a", "blob_2").master_key_id == first  # within the interval
+    sealed = MasterKey(path.read_bytes()).seal(b"voice", "ten_a", "blob_3")
+    assert ring.open(sealed.ciphertext, sealed.wrapped_key, "ten_a", "blob_3") == b"voice"  # a miss reloads
+    assert ring.seal(b"voice", "ten_a", "blob_4").master_key_id == sealed.master_key_id
