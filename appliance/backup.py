@@ -32,6 +32,7 @@ from typing import Any
 
 from appliance.clock import utc_now
 from appliance.crypto import DecryptionError, MasterKey, retiring_dir, write_secret_file
+from appliance.key_rotation import LIVE_KEY_IDS_SQL
 from appliance.settings import Settings
 
 FORMAT = "scaiecho-backup-v1"
@@ -74,10 +75,7 @@ def _key_ids(db_path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     conn = sqlite3.connect(db_path)
     try:
         blobs = conn.execute("SELECT tenant_id, id FROM blobs WHERE wrapped_key IS NOT NULL").fetchall()
-        ids = conn.execute(
-            "SELECT master_key_id FROM blobs WHERE wrapped_key IS NOT NULL "
-            "UNION SELECT master_key_id FROM speaker_embeddings WHERE wrapped_key IS NOT NULL"
-        ).fetchall()
+        ids = conn.execute(LIVE_KEY_IDS_SQL).fetchall()
     finally:
         conn.close()
     return [(t, b) for t, b in blobs], sorted(r[0] for r in ids)

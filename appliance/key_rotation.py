@@ -87,12 +87,11 @@ def _rewrap_pass(db: sqlite_utils.Database, keys: dict[str, MasterKey], new: Mas
     return done, unknown
 
 
-def _referenced(db: sqlite_utils.Database) -> set[str]:
-    rows = db.execute(
-        "SELECT master_key_id FROM blobs WHERE wrapped_key IS NOT NULL "
-        "UNION SELECT master_key_id FROM speaker_embeddings WHERE wrapped_key IS NOT NULL"
-    ).fetchall()
-    return {r[0] for r in rows}
+#: Ids of the master keys that live data keys (recordings and cached embeddings) are wrapped by.
+LIVE_KEY_IDS_SQL = (
+    "SELECT master_key_id FROM blobs WHERE wrapped_key IS NOT NULL "
+    "UNION SELECT master_key_id FROM speaker_embeddings WHERE wrapped_key IS NOT NULL"
+)
 
 
 def rotate(db: sqlite_utils.Database, master_key_path: Path, keep_old: bool = False) -> Rotation:
@@ -119,7 +118,7 @@ def rotate(db: sqlite_utils.Database, master_key_path: Path, keep_old: bool = Fa
         time.sleep(PASS_WAIT_S)
     retired: list[str] = []
     if not keep_old:
-        needed = _referenced(db)
+        needed = {r[0] for r in db.execute(LIVE_KEY_IDS_SQL).fetchall()}
         for key_id in sorted(set(keys) - needed - {new.key_id}):
             (retiring_dir(master_key_path) / f"{key_id}.key").unlink(missing_ok=True)
             retired.append(key_id)
