@@ -5,10 +5,23 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
+
+import pytest
 
 from appliance import logs
 
 SECRET_KEY = "sce_0123456789abcdef_" + "s3cr3t-" * 6
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logger() -> Iterator[None]:
+    """`logs.setup` rewires the root logger; the rest of the session keeps pytest's."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def capture(fmt: str) -> tuple[logging.Logger, io.StringIO]:
