@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gui.viewmodels import features
+from gui.viewmodels import features, live_status_text
 
 EXAMPLE_SPEAKERS: list[dict[str, Any]] = [
     {"id": "spk_1", "display_name": "Alice Example", "language_primary": "en", "enrollment_status": "ready",
@@ -48,14 +48,15 @@ def main() -> None:
 
     app = QApplication([])
     window = MainWindow(url="https://scaiecho.local:8443", key="sce_example_key")
-    window.apply_features(features({"scaiecho:enroll", "scaiecho:transcribe", "scaiecho:diarize"}))
+    window.apply_features(features({"scaiecho:enroll", "scaiecho:transcribe", "scaiecho:diarize"}), connected=True)
     window.health_label.setText("ok: Redis ok, 2 node(s) online, ASR ok.")
     window.name_edit.setText("Alice Example")
+    window.full_name_edit.setText("Alice Example")
     window.description_edit.setText("Customer success lead")
     window.reference_panel.status.setText("24.3 s recorded, 21.8 s of speech. Ready to upload.")
-    window.reference_panel.level.setValue(-18)
+    window.reference_panel.show_level(-18)
     window.consent_panel.status.setText("Recording… 6 s")
-    window.consent_panel.level.setValue(-22)
+    window.consent_panel.show_level(-22)
     window.speaker_docs = EXAMPLE_SPEAKERS
     window._fill_table()
     window.speakers_status.setText("Erased Dana Example: audit id era_5d1c, 812344 bytes deleted, evicted from "
@@ -63,6 +64,10 @@ def main() -> None:
     window.diarize_box.setChecked(True)
     for frame in EXAMPLE_FRAMES:
         window._frame(frame)
+    window.live_progress.setVisible(True)
+    window.live_progress.setRange(0, 1000)
+    window.live_progress.setValue(100)
+    window.live_status.setText(live_status_text(9.0, 90.0, window.transcript))
     window.resize(1000, 760)
     window.show()
     args.out.mkdir(parents=True, exist_ok=True)

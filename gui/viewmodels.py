@@ -31,13 +31,54 @@ class Feature:
     reason: str = ""
 
 
-def features(scopes: set[str]) -> dict[str, Feature]:
-    """Each feature enabled or disabled with a reason naming the missing scope."""
+NOT_CONNECTED = "Connect to an appliance with an API key first."
+
+
+def features(scopes: set[str] | None) -> dict[str, Feature]:
+    """Each feature enabled or disabled with a reason: not connected yet (None), or the missing scope."""
+    if scopes is None:
+        return {name: Feature(False, NOT_CONNECTED) for name in FEATURES}
     out = {}
     for name, needed in FEATURES.items():
         missing = [s for s in needed if s not in scopes]
         out[name] = Feature(True) if not missing else Feature(False, f"This API key lacks the {missing[0]} scope.")
     return out
+
+
+def features_text(allowed: dict[str, Feature], connected: bool) -> str:
+    """What the Connect screen says the key may do."""
+    if not connected:
+        return "Connect to see what this key may do."
+    return "\n".join(f"{n}: {'yes' if f.enabled else 'no — ' + f.reason}" for n, f in allowed.items())
+
+
+def meter(level_dbfs: float | None, floor_dbfs: float = -60.0) -> tuple[int, str]:
+    """Level meter (value, text): empty and "no signal" when nothing is recording or it is silent."""
+    if level_dbfs is None or level_dbfs <= floor_dbfs:
+        return int(floor_dbfs), "no signal"
+    return int(min(0.0, level_dbfs)), f"{level_dbfs:.0f} dBFS"
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour) for elapsed times and timestamps."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def live_status_text(elapsed_s: float, total_s: float | None, transcript: Transcript) -> str:
+    """The live view's status line: listening or playing (with progress), then finished."""
+    if transcript.done:
+        spoken = transcript.audio_s if transcript.audio_s is not None else elapsed_s
+        speakers = len(transcript.colours)
+        who = f", {speakers} speaker{'s' if speakers != 1 else ''}" if speakers else ""
+        count = len(transcript.segments)
+        return f"Finished: {count} segment{'s' if count != 1 else ''} from {clock(spoken)} of audio{who}."
+    if total_s:
+        share = min(100, round(100 * elapsed_s / total_s))
+        return f"Playing the file in real time: {clock(elapsed_s)} of {clock(total_s)} ({share} %)."
+    return f"Listening: {clock(elapsed_s)}."
 
 
 def consent_text(full_name: str, purpose: str, operator: str = "ScaiEcho") -> str:
@@ -106,6 +147,8 @@ class Transcript:
     colours: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     done: bool = False
+    #: Seconds of audio the server transcribed (from ``done``).
+    audio_s: float | None = None
 
     def apply(self, frame: dict[str, Any]) -> None:
         """Take one server frame."""
@@ -125,6 +168,8 @@ class Transcript:
         elif kind == "done":
             self.done = True
             self.partial = ""
+            duration = frame.get("duration_s")
+            self.audio_s = float(duration) if isinstance(duration, int | float) else None
 
     def colour(self, label: str | None) -> str:
         """The colour of a speaker (grey when unlabelled)."""

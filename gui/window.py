@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import os
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,19 @@ from PySide6.QtWidgets import (
 
 from gui import audio
 from gui.client import ApiClient, ApiFailure, Connection, Worker
-from gui.viewmodels import Feature, Transcript, advice, consent_text, explain, features, speaker_rows
+from gui.viewmodels import (
+    Feature,
+    Transcript,
+    advice,
+    clock,
+    consent_text,
+    explain,
+    features,
+    features_text,
+    live_status_text,
+    meter,
+    speaker_rows,
+)
 from models.audio import SAMPLE_RATE
 
 KEYRING_SERVICE = "scaiecho-desktop"
@@ -112,7 +125,7 @@ class RecordingPanel(QWidget):
         self.import_button = QPushButton("Import file…")
         self.level = QProgressBar()
         self.level.setRange(-60, 0)
-        self.level.setFormat("%v dBFS")
+        self.show_level(None)
         self.status = QLabel(guidance)
         self.status.setWordWrap(True)
         row = QHBoxLayout()
@@ -147,14 +160,21 @@ class RecordingPanel(QWidget):
             self.timer.stop()
             self.set_samples(self.recorder.stop())
             self.recorder = None
+            self.show_level(None)
             self.record_button.setText(f"Re-record {self.role}")
 
     def _tick(self) -> None:
         if self.recorder is not None:
             self.recorder.drain()
-            self.level.setValue(int(max(-60.0, self.recorder.level)))
+            self.show_level(self.recorder.level)
             self.loudest = max(self.loudest, self.recorder.level)
             self.status.setText(f"Recording… {self.recorder.elapsed_s:.0f} s")
+
+    def show_level(self, level_dbfs: float | None) -> None:
+        """Paint the meter: empty with "no signal" when idle or silent."""
+        value, text = meter(level_dbfs, self.level.minimum())
+        self.level.setValue(value)
+        self.level.setFormat(text)
 
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -183,6 +203,14 @@ class RecordingPanel(QWidget):
         self.passed = report.passed
         self.changed.emit()
 
+    def clear(self, why: str) -> None:
+        """Drop the take (it no longer fits the form) and say why."""
+        self.samples = None
+        self.passed = False
+        self.play_button.setEnabled(False)
+        self.record_button.setText(f"Record {self.role}")
+        self.status.setText(why)
+
     passed = False
     #: Loudest block of the take being recorded, dBFS (what the meter showed at its highest).
     loudest = audio.SILENCE_DBFS
@@ -209,7 +237,7 @@ class MainWindow(QMainWindow):
         self._build_enroll()
         self._build_speakers()
         self._build_live()
-        self.apply_features(features(set()))
+        self.apply_features(features(None), connected=False)
 
     # -- connect -------------------------------------------------------------------------------
 
@@ -250,25 +278,22 @@ class MainWindow(QMainWindow):
                 f"{health.get('status')}: Redis {health.get('redis')}, {health.get('nodes_online')} node(s) online, "
                 f"ASR {health.get('asr')}." + ("" if stored else " (No OS keyring here: the key is not saved.)")
             )
-            self.apply_features(features(scopes))
+            self.apply_features(features(scopes), connected=True)
             if "scaiecho:enroll" in scopes:
                 self.refresh_speakers()
 
         self.bridge.run(check(), done, lambda e: self.health_label.setText(explain(e.status, e.body, connection.url)))
 
-    def apply_features(self, allowed: dict[str, Feature]) -> None:
-        """Enable what the key may do; say why the rest is disabled."""
+    def apply_features(self, allowed: dict[str, Feature], connected: bool) -> None:
+        """Enable what the key may do; say why the rest is disabled. Speaker names are on when allowed."""
         self.allowed = allowed
         for index, name in ((1, "enroll"), (2, "speakers"), (3, "live")):
             self.tabs.setTabEnabled(index, allowed[name].enabled)
             self.tabs.setTabToolTip(index, allowed[name].reason)
         self.diarize_box.setEnabled(allowed["diarize"].enabled)
         self.diarize_box.setToolTip(allowed["diarize"].reason)
-        if not allowed["diarize"].enabled:
-            self.diarize_box.setChecked(False)
-        self.features_label.setText(
-            "\n".join(f"{n}: {'yes' if f.enabled else 'no — ' + f.reason}" for n, f in allowed.items())
-        )
+        self.diarize_box.setChecked(allowed["diarize"].enabled)
+        self.features_label.setText(features_text(allowed, connected))
 
     # -- enroll --------------------------------------------------------------------------------
 
@@ -314,18 +339,25 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.enroll_progress)
         layout.addWidget(self.enroll_status)
         self._consent_touched = False
-        self._name_touched = False
+        # No field mirrors another: the consent record holds exactly what the person typed and read.
         self.consent_edit.textChanged.connect(self._consent_edited)
         for edit in (self.full_name_edit, self.purpose_edit):
             edit.textChanged.connect(self._prefill_consent)
-        self.name_edit.textChanged.connect(lambda t: self.full_name_edit.setText(t) if not self._name_touched else None)
-        self.full_name_edit.textEdited.connect(lambda _: setattr(self, "_name_touched", True))
+        self.consent_panel.changed.connect(self._consent_recorded)
         self.enroll_button.clicked.connect(self.enroll)
         self._prefill_consent()
         self.tabs.addTab(page, "Enroll")
 
     def _consent_edited(self) -> None:
         self._consent_touched = self.consent_edit.toPlainText() != self._prefilled
+        if self.consent_panel.samples is not None and self.consent_edit.toPlainText() != self._read_aloud:
+            # The recording no longer says what would be stored: it must be made again.
+            self.consent_panel.clear("The consent text changed after it was recorded: record it again.")
+
+    def _consent_recorded(self) -> None:
+        self._read_aloud = self.consent_edit.toPlainText()
+
+    _read_aloud = ""
 
     def _prefill_consent(self) -> None:
         if not self._consent_touched:
@@ -418,6 +450,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.nodes_edit)
         layout.addWidget(self.speakers_status)
         self.table.itemSelectionChanged.connect(self.show_details)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self._selection_changed()
         self.filter_edit.textChanged.connect(lambda _: self._fill_table())
         self.refresh_button.clicked.connect(self.refresh_speakers)
         self.rewarm_button.clicked.connect(self.rewarm_selected)
@@ -452,6 +486,11 @@ class MainWindow(QMainWindow):
         visible = self._visible()
         return visible[row] if 0 <= row < len(visible) else None
 
+    def _selection_changed(self) -> None:
+        chosen = bool(self.table.selectionModel().selectedRows())
+        self.rewarm_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen)
+
     def show_details(self) -> None:
         """Warm, candidate and stale nodes of the selected speaker."""
         speaker = self.selected_speaker()
@@ -484,20 +523,28 @@ class MainWindow(QMainWindow):
 
         self.bridge.run(self.client.rewarm(speaker["id"], chosen), done, self._speakers_failed)
 
-    def delete_selected(self, confirm: bool = True) -> None:
-        """Erase the selected speaker after saying what erasure means."""
+    def delete_selected(self) -> None:
+        """Erase the selected speaker, only after the person confirms in a dialog that defaults to No.
+
+        Takes no argument on purpose: ``clicked`` passes ``checked`` to any parameter it finds, which
+        once turned a confirmation flag off and erased without asking.
+        """
         speaker = self.selected_speaker()
         if speaker is None or self.client is None:
             return
-        if confirm:
-            answer = QMessageBox.question(
-                self,
-                "Erase speaker",
-                f"Erase {speaker['display_name']}? Their recordings and voice profile are destroyed for good, every "
-                "node forgets them, and an audit record keeps only that the erasure happened. This cannot be undone.",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
+        answer = QMessageBox.question(
+            self,
+            "Erase speaker",
+            f"Erase {speaker['display_name']}? Their recordings and voice profile are destroyed for good, every "
+            "node forgets them, and an audit record keeps only that the erasure happened. This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        # Nothing stays selected: a second click must not erase the next person in the list.
+        self.table.clearSelection()
+        self.table.setCurrentCell(-1, -1)
 
         def done(receipt: dict[str, Any]) -> None:
             self.last_receipt = receipt
@@ -533,11 +580,19 @@ class MainWindow(QMainWindow):
         for w in (self.source_combo, self.diarize_box, self.live_button, self.save_button, self.backend_label):
             top.addWidget(w)
         self.transcript_view = QTextBrowser()
+        self.live_progress = QProgressBar()
+        self.live_progress.setVisible(False)
         self.live_status = QLabel("")
         self.live_status.setWordWrap(True)
         layout.addLayout(top)
         layout.addWidget(self.transcript_view)
+        layout.addWidget(self.live_progress)
         layout.addWidget(self.live_status)
+        self.live_timer = QTimer(self)
+        self.live_timer.setInterval(250)
+        self.live_timer.timeout.connect(self._show_progress)
+        self._live_started = 0.0
+        self._live_total: float | None = None
         self.live_button.clicked.connect(self.toggle_live)
         self.save_button.clicked.connect(self._save)
         self.tabs.addTab(page, "Live transcript")
@@ -568,6 +623,13 @@ class MainWindow(QMainWindow):
         recorder = audio.Recorder(self.device_combo.currentData()) if path is None else None
         samples = audio.load_file(path.read_bytes()) if path is not None else None
         position = 0
+        self._live_started = time.monotonic()
+        self._live_total = len(samples) / SAMPLE_RATE if samples is not None else None
+        self.live_progress.setVisible(self._live_total is not None)
+        self.live_progress.setRange(0, 1000)
+        self.live_progress.setValue(0)
+        self.live_timer.start()
+        self._show_progress()
 
         async def chunks() -> np.ndarray | None:
             nonlocal position
@@ -594,6 +656,8 @@ class MainWindow(QMainWindow):
         def ended(_: Any) -> None:
             self.live_running = False
             self.live_button.setText("Start")
+            self.live_timer.stop()
+            self._show_progress()
 
         def failed(error: ApiFailure) -> None:
             ended(None)
@@ -601,10 +665,20 @@ class MainWindow(QMainWindow):
 
         self.bridge.run(self.client.stream(chunks, on_frame, self.diarize_box.isChecked()), ended, failed)
 
+    def _show_progress(self) -> None:
+        elapsed = time.monotonic() - self._live_started
+        if self._live_total:
+            done = self.transcript.done or not self.live_running
+            self.live_progress.setValue(1000 if done else min(1000, int(1000 * elapsed / self._live_total)))
+        if not self.transcript.errors:
+            self.live_status.setText(live_status_text(elapsed, self._live_total, self.transcript))
+
     def _frame(self, frame: dict[str, Any]) -> None:
         self.transcript.apply(frame)
         if frame.get("type") == "error":
             self.live_status.setText(self.transcript.errors[-1])
+        elif frame.get("type") == "done":
+            self._show_progress()
         self._render()
 
     def _render(self) -> None:
@@ -612,7 +686,8 @@ class MainWindow(QMainWindow):
         for s in self.transcript.segments:
             label = s.get("speaker_label")
             who = f"<b style='color:{self.transcript.colour(label)}'>{html.escape(label)}:</b> " if label else ""
-            parts.append(f"<p>{who}{html.escape(s['text'])}</p>")
+            when = f"<span style='color:#777777'>[{clock(float(s.get('start', 0)))}]</span> "
+            parts.append(f"<p>{when}{who}{html.escape(s['text'])}</p>")
         if self.transcript.partial:
             parts.append(f"<p style='color:#999999'>{html.escape(self.transcript.partial)}</p>")
         self.transcript_view.setHtml("".join(parts))

@@ -6,19 +6,23 @@ From nothing enrolled to a live transcript with the enrolled name, then erasure 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from tests.api_client import enroll
 from tests.appliance_process import Appliance
 
 if TYPE_CHECKING:
@@ -53,12 +57,36 @@ def fake_mic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["HOME"] = old_home
 
 
+def click(qtbot: QtBot, button: QWidget) -> None:
+    """A person's click: the mouse on the real widget."""
+    assert button.isEnabled(), button
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def answer_next_dialog(choice: QMessageBox.StandardButton) -> list[str]:
+    """Click ``choice`` in the next modal message box once it shows; returns what it said."""
+    said: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, answer)
+            return
+        said.append(box.text())
+        button = box.button(choice)
+        assert button is not None
+        button.click()
+
+    QTimer.singleShot(50, answer)
+    return said
+
+
 def record(qtbot: QtBot, panel: RecordingPanel, seconds: float) -> None:
-    panel.toggle()
+    click(qtbot, panel.record_button)
     assert panel.recorder is not None, panel.status.text()
     qtbot.wait(int(seconds * 1000))
     assert panel.loudest > -40  # the level meter showed speech
-    panel.toggle()
+    click(qtbot, panel.record_button)
     assert panel.samples is not None
 
 
@@ -69,16 +97,19 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
 
     window = MainWindow(url=appliance.url, key=appliance.key)
     qtbot.addWidget(window)
-    window.connect_appliance()
+    window.show()
+    click(qtbot, window.connect_button)
     qtbot.waitUntil(
         lambda: window.tabs.isTabEnabled(1) and "node(s) online" in window.health_label.text(), timeout=60_000
     )
     assert window.diarize_box.isEnabled()
 
-    # enroll: metadata, consent text prefilled, both recordings from the PortAudio device
-    window.name_edit.setText("Caller 90")
-    assert window.full_name_edit.text() == "Caller 90"
-    assert window.consent_edit.toPlainText().startswith("I, Caller 90, consent")
+    # enroll: metadata typed field by field (no field mirrors another), consent text prefilled
+    qtbot.keyClicks(window.name_edit, "Caller 90")
+    assert window.full_name_edit.text() == ""
+    qtbot.keyClicks(window.full_name_edit, "Caller Ninety Example")
+    assert window.name_edit.text() == "Caller 90"
+    assert window.consent_edit.toPlainText().startswith("I, Caller Ninety Example, consent")
     index = window.device_combo.findText("fakemic")
     assert index >= 0, [window.device_combo.itemText(i) for i in range(window.device_combo.count())]
     window.device_combo.setCurrentIndex(index)
@@ -88,8 +119,15 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     recorded = window.reference_panel.samples
     assert recorded is not None and abs(len(recorded) / SAMPLE_RATE - reference_s) < 1.0
     record(qtbot, window.consent_panel, 4.0)
-    window.enroll()
+    # a consent text edited after its recording makes the recording stale: it must be made again
+    qtbot.keyClicks(window.consent_edit, " Thanks.")
+    assert window.consent_panel.samples is None and "record it again" in window.consent_panel.status.text()
+    record(qtbot, window.consent_panel, 4.0)
+    shown = window.consent_edit.toPlainText().strip()  # the server trims surrounding white space
+    click(qtbot, window.enroll_button)
     qtbot.waitUntil(lambda: "Caller 90 is ready" in window.enroll_status.text(), timeout=60_000)
+    consents = appliance.get_json("/audit/consents")[1]["data"]
+    assert [(c["user_full_name"], c["consent_text"]) for c in consents] == [("Caller Ninety Example", shown)]
 
     # the speakers list updates
     qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=10_000)
@@ -100,13 +138,20 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     window.table.selectRow(0)
     qtbot.waitUntil(lambda: "warm on node-1, node-2" in window.details_label.text(), timeout=10_000)
     window.nodes_edit.setText("node-2")
-    window.rewarm_selected()
+    click(qtbot, window.rewarm_button)
     qtbot.waitUntil(lambda: "Re-warm of Caller 90: node-2: ok" in window.speakers_status.text(), timeout=20_000)
 
     # live transcript of the sample call, played in real time, with names
-    window.diarize_box.setChecked(True)
-    window.start_live(sample_dir() / "sample.wav")
+    assert window.diarize_box.isChecked()  # speaker names are on by default when the key allows them
+    window.tabs.setCurrentIndex(3)
+    window.source_combo.setCurrentIndex(window.source_combo.findData("file"))
+    window.live_file = sample_dir() / "sample.wav"  # what the file dialog would return
+    click(qtbot, window.live_button)
+    qtbot.waitUntil(lambda: "Playing the file in real time: 0:0" in window.live_status.text(), timeout=10_000)
     qtbot.waitUntil(lambda: window.transcript.done, timeout=120_000)
+    qtbot.waitUntil(lambda: window.live_status.text().startswith("Finished:"), timeout=5_000)
+    assert window.live_progress.value() == window.live_progress.maximum()
+    assert "[0:0" in window.transcript_view.toPlainText()  # timestamps beside the text
     labels = {s.get("speaker_label") for s in window.transcript.segments}
     assert "Caller 90" in labels and window.transcript.backend == "A"
     assert "Caller 90:" in window.transcript_view.toPlainText()
@@ -114,12 +159,34 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     window.save_transcript(saved)
     assert "Caller 90: " in saved.read_text()
 
-    # erasure, with its receipt
-    window.table.selectRow(0)
-    window.delete_selected(confirm=False)
+    # erasure: Delete asks first; "No" keeps the speaker, "Yes" erases exactly the one selected
+    other = asyncio.run(enroll_over_http(appliance, "Caller 91"))
+    click(qtbot, window.refresh_button)
+    qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=10_000)
+    names = [window.table.item(r, 0).text() for r in range(2)]  # type: ignore[union-attr]
+    window.table.selectRow(names.index("Caller 90"))
+    said = answer_next_dialog(QMessageBox.StandardButton.No)
+    click(qtbot, window.delete_button)
+    assert said and "Erase Caller 90?" in said[0]
+    qtbot.wait(500)
+    assert appliance.get_json("/speakers")[1]["data"][-1]["display_name"] == "Caller 90"
+    answer_next_dialog(QMessageBox.StandardButton.Yes)
+    click(qtbot, window.delete_button)
     qtbot.waitUntil(lambda: "audit id" in window.speakers_status.text(), timeout=30_000)
     assert window.last_receipt["blob_bytes_deleted"] > 0 and "every node confirmed" in window.speakers_status.text()
+    # nothing is selected afterwards: a second click on Delete cannot reach the next person
+    assert not window.delete_button.isEnabled()
+    qtbot.mouseClick(window.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.wait(300)
+    assert QApplication.activeModalWidget() is None
+    assert [s["id"] for s in appliance.get_json("/speakers")[1]["data"]] == [other["id"]]
     window.close()
+
+
+async def enroll_over_http(appliance: Appliance, name: str) -> dict[str, object]:
+    reference, consent = enrollment_audio(sample_speakers()[1])
+    async with aiohttp.ClientSession() as http:
+        return await enroll(http, appliance.url, appliance.key, name, reference, consent)
 
 
 def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: QtBot, fake_mic: Path) -> None:

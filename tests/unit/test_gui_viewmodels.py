@@ -8,7 +8,17 @@ from typing import Any
 import numpy as np
 
 from gui.audio import level_dbfs, local_preflight
-from gui.viewmodels import Transcript, consent_text, explain, features, speaker_rows
+from gui.viewmodels import (
+    Transcript,
+    clock,
+    consent_text,
+    explain,
+    features,
+    features_text,
+    live_status_text,
+    meter,
+    speaker_rows,
+)
 from tests.support import enrollment_audio, sample_speakers
 
 
@@ -18,6 +28,31 @@ def test_features_follow_the_scopes_and_say_why() -> None:
     assert allowed["enroll"].reason == "This API key lacks the scaiecho:enroll scope."
     assert allowed["diarize"].reason == "This API key lacks the scaiecho:diarize scope."
     assert all(f.enabled for f in features({"scaiecho:enroll", "scaiecho:transcribe", "scaiecho:diarize"}).values())
+
+
+def test_before_connecting_nothing_is_said_to_be_lacking() -> None:
+    allowed = features(None)
+    assert not any(f.enabled for f in allowed.values())
+    assert all("Connect" in f.reason and "lacks" not in f.reason for f in allowed.values())
+    assert features_text(allowed, connected=False) == "Connect to see what this key may do."
+    assert "live: yes" in features_text(features({"scaiecho:transcribe"}), connected=True)
+
+
+def test_the_level_meter_is_empty_when_idle_or_silent() -> None:
+    assert meter(None) == (-60, "no signal")
+    assert meter(-100.0) == (-60, "no signal")
+    assert meter(-18.4) == (-18, "-18 dBFS")
+    assert meter(0.5) == (0, "0 dBFS")
+
+
+def test_live_status_shows_progress_then_finished() -> None:
+    transcript = Transcript()
+    assert clock(75.9) == "1:15" and clock(3725) == "1:02:05"
+    assert live_status_text(12.0, None, transcript) == "Listening: 0:12."
+    assert live_status_text(45.0, 90.0, transcript) == "Playing the file in real time: 0:45 of 1:30 (50 %)."
+    transcript.apply({"type": "delta", "text": "hi", "start": 0.0, "end": 1.0, "speaker_label": "spk_0"})
+    transcript.apply({"type": "done", "duration_s": 61.2, "segments": 1})
+    assert live_status_text(70.0, 90.0, transcript) == "Finished: 1 segment from 1:01 of audio, 1 speaker."
 
 
 def test_consent_text_is_prefilled_from_name_and_purpose() -> None:
