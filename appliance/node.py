@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,6 +59,10 @@ class NodeState:
     def held(self, tenant_id: str) -> list[str]:
         """Speaker ids held for a tenant."""
         return sorted(self.embeddings.get(tenant_id, {}))
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """Every ``(tenant_id, speaker_id)`` held."""
+        return sorted((t, s) for t, held in self.embeddings.items() for s in held)
 
 
 STATE = web.AppKey("state", NodeState)
@@ -123,11 +128,26 @@ async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarr
     return starts, (data / norms).astype(np.float32)
 
 
+def _check_deadline(request: web.Request) -> None:
+    """Refuse a hold whose caller has given up waiting (`proto.HOLD_DEADLINE_HEADER`)."""
+    raw = request.headers.get(proto.HOLD_DEADLINE_HEADER)
+    if raw is None:
+        return
+    try:
+        deadline = float(raw)
+    except ValueError as exc:
+        raise Refused(400, "bad_request", f"{proto.HOLD_DEADLINE_HEADER} must be a Unix time") from exc
+    if time.time() > deadline:
+        raise Refused(409, "hold_expired", "the caller stopped waiting for this hold; it was not applied")
+
+
 async def hold_speaker(request: web.Request) -> web.Response:
-    """PUT reference speech -> compute and hold the embedding."""
+    """PUT reference speech -> compute and hold the embedding (unless its deadline passed meanwhile)."""
     state = request.app[STATE]
     tenant_id, speaker_id = request.match_info["tenant_id"], request.match_info["speaker_id"]
+    _check_deadline(request)
     embedding = await embed_body(request)
+    _check_deadline(request)  # checked again: the process may have been frozen while embedding
     state.hold(tenant_id, speaker_id, embedding)
     await node_registry.mark_held(request.app[REDIS], state.node_id, tenant_id, speaker_id)
     log.info("holding speaker %s of tenant %s", speaker_id, tenant_id)
@@ -208,6 +228,12 @@ async def list_speakers(request: web.Request) -> web.Response:
     return web.json_response({"node_id": state.node_id, "speaker_ids": state.held(request.match_info["tenant_id"])})
 
 
+async def list_held(request: web.Request) -> web.Response:
+    """GET -> every ``[tenant_id, speaker_id]`` this process holds (the edge reconciles against it)."""
+    state = request.app[STATE]
+    return web.json_response({"node_id": state.node_id, "held": [list(pair) for pair in state.pairs()]})
+
+
 async def status(request: web.Request) -> web.Response:
     """GET -> identity and counts."""
     state = request.app[STATE]
@@ -229,6 +255,8 @@ async def _heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
     async def beat() -> None:
         info = replace(app[INFO], last_heartbeat_at=utc_now())
         await node_registry.heartbeat(redis, info, settings.heartbeat_ttl_s)
+        # A Redis that restarted empty (or lost writes) learns again what this process holds.
+        await node_registry.assert_holdings(redis, info.node_id, app[STATE].pairs)
 
     async with running_every(settings.heartbeat_interval_s, beat, log, delay_first=True):
         yield
@@ -250,6 +278,7 @@ def create_node_app(
     app[NODE_SETTINGS] = settings
     app.cleanup_ctx.extend([_redis_ctx, _heartbeat_ctx])
     app.router.add_get(proto.STATUS_PATH, status)
+    app.router.add_get(proto.HELD_PATH, list_held)
     app.router.add_post(proto.EMBEDDINGS_PATH, hold_embeddings)
     app.router.add_get(proto.speakers_path("{tenant_id}"), list_speakers)
     app.router.add_post(proto.identify_path("{tenant_id}"), identify)

@@ -14,6 +14,12 @@ AUDIO_CONTENT_TYPE = "application/x-scaiecho-f32le"
 STATUS_PATH = "/internal/v1/status"
 #: POST {"model": str, "items": [{"tenant_id", "speaker_id", "embedding": base64 f32le}]}
 EMBEDDINGS_PATH = "/internal/v1/embeddings"
+#: GET -> {"node_id", "held": [[tenant_id, speaker_id], ...]}: what the process holds in memory.
+HELD_PATH = "/internal/v1/held"
+#: Header of a hold request: Unix time after which the node must not apply the hold. A caller
+#: that timed out counts the hold as possibly applied; a node that was frozen past this instant
+#: (SIGSTOP, swap storm) drops the hold instead of holding a speaker erased in the meantime.
+HOLD_DEADLINE_HEADER = "X-Scaiecho-Hold-Deadline"
 
 
 def speakers_path(tenant_id: str) -> str:

@@ -6,6 +6,7 @@ Liveness is a key with a TTL that each heartbeat renews, so a node that dies (ev
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +93,44 @@ async def heartbeat(redis: Redis, info: NodeInfo, ttl_s: float) -> None:
 
 
 async def deregister(redis: Redis, node_id: str) -> None:
-    """A clean shutdown: leave the candidates and the warm registry at once."""
+    """A clean shutdown: leave the candidates, the registered nodes and the warm registry at once.
+
+    A node that stopped cleanly holds nothing (its memory is gone), so no erasure owes it an
+    eviction; one that died or froze stays registered until it answers again.
+    """
     await forget_holdings(redis, node_id)
-    await redis.delete(keys.node(node_id))
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.delete(keys.node(node_id))
+        pipe.srem(keys.NODES, node_id)
+        await pipe.execute()
+
+
+async def registered_ids(redis: Redis) -> set[str]:
+    """Every node id registered and not cleanly stopped, online or not (frozen, killed)."""
+    return {_text(m) for m in await redis.smembers(keys.NODES)}
+
+
+async def assert_holdings(redis: Redis, node_id: str, pairs: Callable[[], Iterable[tuple[str, str]]]) -> bool:
+    """Make the warm registry say exactly what ``node_id`` holds; True when it had to be repaired.
+
+    ``pairs`` is read after Redis answered, so a hold or release that ran meanwhile is counted.
+    Cheap when nothing changed (one SMEMBERS); called by the node on every heartbeat.
+    """
+    recorded = {_text(m) for m in await redis.smembers(keys.node_held(node_id))}
+    wanted = {keys.held_member(t, s) for t, s in pairs()}
+    if recorded == wanted:
+        return False
+    async with redis.pipeline(transaction=True) as pipe:
+        for member in recorded - wanted:
+            _, speaker_id = keys.parse_held_member(member)
+            pipe.srem(keys.warm(speaker_id), node_id)
+            pipe.srem(keys.node_held(node_id), member)
+        for member in wanted - recorded:
+            _, speaker_id = keys.parse_held_member(member)
+            pipe.sadd(keys.warm(speaker_id), node_id)
+            pipe.sadd(keys.node_held(node_id), member)
+        await pipe.execute()
+    return True
 
 
 async def mark_held(redis: Redis, node_id: str, tenant_id: str, speaker_id: str) -> None:

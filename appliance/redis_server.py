@@ -69,3 +69,14 @@ class BundledRedis:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the bundled redis-server did not start") from None
                 time.sleep(0.05)
+
+    def restart_if_dead(self) -> bool:
+        """Start the server again on the same port when it exited; True when it had to.
+
+        It comes back empty (no persistence): nodes re-register and re-publish what they hold on
+        their next heartbeat, and the edge server reconciles the rest.
+        """
+        if self.process is None or self.process.poll() is None:
+            return False
+        self.start()
+        return True

@@ -28,6 +28,12 @@ class ServerSettings(_Section):
 
     host: str = Field("127.0.0.1", description="Address the edge server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port of the edge server (0 = any free port).")
+    min_free_bytes: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="Free space the data dir's disk keeps: an upload that would leave less is refused "
+        "with 507 before anything is written, and /healthz says the disk is low.",
+    )
     max_upload_bytes: int = Field(
         64 * 1024 * 1024,
         gt=0,
@@ -110,6 +116,12 @@ class EnrollmentSettings(_Section):
     )
     rewarm_on_join: bool = Field(
         True, description="Push the ready speakers a node should hold to it when it (re)joins cold."
+    )
+    holdings_check_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often each online node's real holdings are compared with the database: erased "
+        "speakers it still holds are released, ready ones it lacks are re-warmed (a node that froze heals).",
     )
     rewarm_concurrency: int = Field(
         4, ge=1, le=64, description="Speakers decoded and sent at once while re-warming one node."

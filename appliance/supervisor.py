@@ -170,8 +170,15 @@ async def run(settings: Settings, config: Path | None) -> None:
             print(f"ScaiEcho ready: {waiter.result()}/{settings.nodes.count} pyannote nodes online", flush=True)
         else:
             waiter.cancel()
+        children = nodes
+
+        async def supervise() -> None:
+            if redis_server is not None and redis_server.restart_if_dead():
+                log.warning("the bundled Redis exited; started it again on %s", redis_server.url)
+            await children.respawn_dead()
+
         # Respawning runs on the loop's (main) thread, which PR_SET_PDEATHSIG needs.
-        async with running_every(1.0, nodes.respawn_dead, log, delay_first=True):
+        async with running_every(1.0, supervise, log, delay_first=True):
             await stop.wait()
         print("Stopping ScaiEcho...", flush=True)
     finally:

@@ -89,6 +89,8 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.ERASING] = set()
     app[appkeys.KNOWN_BOOTS] = {}
     app[appkeys.REWARMING] = {}
+    app[appkeys.NEXT_HEALTH_CHECK] = {}
+    app[appkeys.WAL_PURGE_OWED] = set()
     app[appkeys.CONSOLE_CREATED] = {}
     app[appkeys.METRICS] = Metrics()
     app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])

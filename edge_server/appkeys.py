@@ -33,6 +33,10 @@ ERASING = web.AppKey("erasing", set[str])
 KNOWN_BOOTS = web.AppKey("known_boots", dict[str, str])
 #: Re-warm tasks of joining nodes, by node id.
 REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])
+#: Non-empty while an erasure's WAL purge is owed (edge_server/erasure.py: purge_freed_pages).
+WAL_PURGE_OWED = web.AppKey("wal_purge_owed", set[str])
+#: node id -> monotonic time of its next holdings check (edge_server/warming.py: heal_nodes).
+NEXT_HEALTH_CHECK = web.AppKey("next_health_check", dict[str, float])
 #: A key the console just created, until the page after the redirect has shown it once
 #: (by console session token digest). In memory only: the secret is never written anywhere.
 CONSOLE_CREATED = web.AppKey("console_created", dict[str, IssuedKey])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +48,21 @@ class Cluster:
         """Nodes whose heartbeat is current and that run the pyannote engine."""
         return [n for n in await node_registry.candidates(self.redis) if "pyannote" in n.engines]
 
+    async def online_holders(self, speaker_id: str) -> list[str]:
+        """Online nodes the warm registry says hold the speaker."""
+        online = {n.node_id for n in await self.candidates()}
+        return sorted(await node_registry.warm_node_ids(self.redis, speaker_id) & online)
+
     async def _call(
-        self, node: NodeInfo, method: str, path: str, body: bytes | None = None, json: Any = None
+        self,
+        node: NodeInfo,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        json: Any = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> NodeResult:
-        headers = dict(self._auth)
+        headers = dict(self._auth) | (extra_headers or {})
         if body is not None:
             headers["Content-Type"] = proto.AUDIO_CONTENT_TYPE
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
@@ -74,10 +86,15 @@ class Cluster:
     async def hold(
         self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str, speech: np.ndarray
     ) -> dict[str, NodeResult]:
-        """Ask every node in parallel to embed and hold a speaker."""
+        """Ask every node in parallel to embed and hold a speaker.
+
+        A node that times out may still apply the hold later; the deadline header makes it drop
+        the hold instead once we stopped waiting, and erasure evicts every registered node anyway.
+        """
         body = proto.encode_samples(speech)
         path = proto.speaker_path(tenant_id, speaker_id)
-        results = await asyncio.gather(*(self._call(n, "PUT", path, body) for n in nodes))
+        deadline = {proto.HOLD_DEADLINE_HEADER: f"{time.time() + self.timeout_s:.3f}"}
+        results = await asyncio.gather(*(self._call(n, "PUT", path, body, extra_headers=deadline) for n in nodes))
         return {r.node_id: r for r in results}
 
     async def push_embeddings(self, node: NodeInfo, model: str, items: list[tuple[str, str, np.ndarray]]) -> NodeResult:
@@ -100,6 +117,13 @@ class Cluster:
         ) as resp:
             resp.raise_for_status()
             return list((await resp.json())["speaker_ids"])
+
+    async def holdings(self, node: NodeInfo) -> set[tuple[str, str]]:
+        """Every ``(tenant_id, speaker_id)`` the node process holds in memory (asks the node, not Redis)."""
+        result = await self._call(node, "GET", proto.HELD_PATH)
+        if not result.ok or result.body is None:
+            raise ConnectionError(f"{node.node_id} did not list its holdings: {result.error}")
+        return {(str(t), str(s)) for t, s in result.body["held"]}
 
     async def release(self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str) -> dict[str, NodeResult]:
         """Ask every node in parallel to forget a speaker."""

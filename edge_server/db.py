@@ -63,3 +63,13 @@ def open_database(path: Path) -> sqlite_utils.Database:
     db = connect(path)
     migrate(db)
     return db
+
+
+def purge_wal(db: sqlite_utils.Database) -> bool:
+    """Copy the WAL into the database file and truncate it to zero bytes; False when a reader blocked it.
+
+    Needed after destroying secrets: ``secure_delete`` zeroes freed cells in the database file,
+    but older page images stay in the WAL until it is reset.
+    """
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return int(busy) == 0

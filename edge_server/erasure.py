@@ -20,6 +20,7 @@ from appliance import node_registry
 from appliance.clock import utc_now
 from edge_server import appkeys, audit, embedding_cache
 from edge_server.auth import Principal
+from edge_server.db import purge_wal
 from edge_server.errors import ApiError, not_found
 from edge_server.tenancy import new_id
 
@@ -83,6 +84,7 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> No
             "display_name = '', description = NULL, preflight = '{}', status_reason = NULL WHERE id = ?",
             [now, now, speaker_id],
         )
+        db.execute("DELETE FROM idempotency_keys WHERE speaker_id = ?", [speaker_id])
         db.table("erasure_jobs").insert(
             {
                 "speaker_id": speaker_id,
@@ -124,17 +126,23 @@ def shred(app: web.Application, job: dict[str, Any]) -> None:
 
 
 async def evict(app: web.Application, job: dict[str, Any]) -> None:
-    """Step 3: every online node forgets the speaker; unreachable holders owe an eviction."""
+    """Step 3: every node forgets the speaker; every node that could not confirm owes an eviction.
+
+    Not only the registry's holders: a node that froze or timed out during a hold may apply it
+    later without the registry knowing, so every registered node that is not online now (and
+    every online one that fails to answer) gets a pending eviction, sent once it answers again.
+    """
     db = app[appkeys.DB]
     cluster = app[appkeys.CLUSTER]
+    redis = app[appkeys.REDIS]
     speaker_id, tenant_id = job["speaker_id"], job["tenant_id"]
     online = await cluster.candidates()
-    holders = await node_registry.warm_node_ids(app[appkeys.REDIS], speaker_id)
+    maybe_holding = await node_registry.registered_ids(redis) | await node_registry.warm_node_ids(redis, speaker_id)
     results = await cluster.release(online, tenant_id, speaker_id)
     evicted = sorted(n for n, r in results.items() if r.ok)
     errors = {n: r.error or "error" for n, r in results.items() if not r.ok}
     online_ids = {n.node_id for n in online}
-    for node_id in holders - online_ids:
+    for node_id in maybe_holding - online_ids:
         errors[node_id] = "offline"
     now = utc_now()
     with db.atomic():
@@ -193,6 +201,7 @@ async def complete(app: web.Application, speaker_id: str) -> Receipt:
             job = _job(app, speaker_id)
     finally:
         app[appkeys.ERASING].discard(speaker_id)
+    purge_freed_pages(app)
     deleted_at = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0]
     return Receipt(
         speaker_id=speaker_id,
@@ -202,6 +211,25 @@ async def complete(app: web.Application, speaker_id: str) -> Receipt:
         error_summary=json.loads(job["error_summary"]),
         deleted_at=deleted_at,
     )
+
+
+def purge_freed_pages(app: web.Application) -> None:
+    """Leave no copy of destroyed key material in the WAL: checkpoint it into the main file
+    (where ``secure_delete`` zeroed the freed cells) and truncate it to nothing.
+
+    A busy checkpoint (a long reader) is owed and retried by the reconciler until it succeeds.
+    """
+    if purge_wal(app[appkeys.DB]):
+        app[appkeys.WAL_PURGE_OWED].clear()
+    else:
+        app[appkeys.WAL_PURGE_OWED].add("erasure")
+        log.warning("the WAL could not be truncated after an erasure yet; retrying")
+
+
+async def purge_owed_wal(app: web.Application) -> None:
+    """Reconciler stage: retry a WAL purge an erasure could not finish."""
+    if app[appkeys.WAL_PURGE_OWED]:
+        purge_freed_pages(app)
 
 
 async def erase(app: web.Application, principal: Principal, speaker_id: str) -> Receipt:

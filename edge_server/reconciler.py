@@ -18,8 +18,8 @@ from appliance.periodic import running_every
 from edge_server import appkeys
 from edge_server import speakers as speaker_store
 from edge_server.enrollment import offer_to_nodes, reference_speech
-from edge_server.erasure import resume_unfinished, settle_pending_evictions
-from edge_server.warming import rewarm_joiners
+from edge_server.erasure import purge_owed_wal, resume_unfinished, settle_pending_evictions
+from edge_server.warming import heal_nodes
 
 log = logging.getLogger("scaiecho.reconciler")
 
@@ -61,7 +61,7 @@ async def follow_holders(app: web.Application) -> None:
             speaker_store.set_status(db, speaker_id, new_status)
 
 
-STAGES = (resume_unfinished, settle_pending_evictions, rewarm_joiners, offer_pending, follow_holders)
+STAGES = (resume_unfinished, purge_owed_wal, settle_pending_evictions, heal_nodes, offer_pending, follow_holders)
 
 
 async def reconcile_once(app: web.Application) -> None:

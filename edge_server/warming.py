@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
 
-from appliance import node_registry
 from appliance.node_registry import NodeInfo
 from edge_server import appkeys, embedding_cache
 from edge_server import speakers as speaker_store
@@ -54,8 +54,7 @@ async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> 
 
 async def enrolled_on(app: web.Application, speaker_id: str) -> list[str]:
     """Online nodes the warm registry says hold the speaker."""
-    online = {n.node_id for n in await app[appkeys.CLUSTER].candidates()}
-    return sorted(await node_registry.warm_node_ids(app[appkeys.REDIS], speaker_id) & online)
+    return await app[appkeys.CLUSTER].online_holders(speaker_id)
 
 
 async def rewarm(app: web.Application, row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
@@ -104,26 +103,49 @@ async def push_cached(app: web.Application, node: NodeInfo, speaker_ids: list[st
     return taken
 
 
-async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
-    """Give a (re)joined node every warmable speaker it does not hold yet."""
-    settings = app[appkeys.SETTINGS].enrollment
-    held = {speaker for _, speaker in await node_registry.holdings(app[appkeys.REDIS], node.node_id)}
+def _live_speakers(app: web.Application) -> tuple[set[str], dict[str, str], set[str]]:
+    """(tenant ids, warmable speaker id -> tenant id, every live speaker id) from the database."""
+    db = app[appkeys.DB]
+    tenants = {row["id"] for row in db.query("SELECT id FROM tenants")}
     marks = ",".join("?" * len(WARMABLE))
-    rows = (
-        app[appkeys.DB]
-        .execute(
-            f"SELECT id FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL ORDER BY created_at",
+    warmable = {
+        row["id"]: row["tenant_id"]
+        for row in db.query(
+            f"SELECT id, tenant_id FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL "
+            "ORDER BY created_at",
             list(WARMABLE),
         )
-        .fetchall()
-    )
-    missing = [speaker_id for (speaker_id,) in rows if speaker_id not in held]
+    }
+    live = {row["id"] for row in db.query("SELECT id FROM speakers WHERE deleted_at IS NULL")}
+    return tenants, warmable, live
+
+
+async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
+    """Make what a node process really holds match the database, both ways.
+
+    Its own list is the truth (not the warm registry, which a frozen node or a restarted Redis
+    leaves wrong): speakers of our tenants that are erased or unknown are released; warmable
+    speakers it lacks are pushed (cached embeddings first) or re-embedded. Speakers that an
+    enrollment or erasure is working on right now are left to that path.
+    """
+    cluster = app[appkeys.CLUSTER]
+    held = await cluster.holdings(node)
+    tenants, warmable, live = _live_speakers(app)
+    busy = {*app[appkeys.FANNING_OUT], *app[appkeys.ERASING]}
+    stale = sorted((t, s) for t, s in held if t in tenants and s not in live and s not in busy)
+    for tenant_id, speaker_id in stale:
+        log.warning("%s held erased or unknown speaker %s; releasing it", node.node_id, speaker_id)
+        await cluster.release([node], tenant_id, speaker_id)
+    if not app[appkeys.SETTINGS].enrollment.rewarm_on_join:
+        return
+    held_ids = {s for _, s in held}
+    missing = [s for s in warmable if s not in held_ids and s not in busy]
     if not missing:
         return
     log.info("re-warming %s with %d speakers", node.node_id, len(missing))
     taken = await push_cached(app, node, missing)
     missing = [speaker_id for speaker_id in missing if speaker_id not in taken]
-    gate = asyncio.Semaphore(settings.rewarm_concurrency)
+    gate = asyncio.Semaphore(app[appkeys.SETTINGS].enrollment.rewarm_concurrency)
 
     async def one(speaker_id: str) -> None:
         async with gate:
@@ -136,30 +158,32 @@ async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
     log.info("re-warmed %s", node.node_id)
 
 
-async def rewarm_joiners(app: web.Application) -> None:
-    """Re-warm every node whose current boot has not been re-warmed yet.
+async def heal_nodes(app: web.Application) -> None:
+    """Reconcile every online node with the database: at once for a new boot, else periodically.
 
-    A boot counts as done only when its re-warm finished without error; a failed one is started
-    again on a later tick, and a node that restarts mid-way is picked up with its new boot id.
+    A node that froze (SIGSTOP, swap) keeps its boot id but may have missed holds and releases;
+    checking its real holdings every ``enrollment.holdings_check_interval_s`` heals it both ways.
+    A failed check is retried on the next tick.
     """
     known = app[appkeys.KNOWN_BOOTS]
     tasks = app[appkeys.REWARMING]
+    due_at = app[appkeys.NEXT_HEALTH_CHECK]
+    now = time.monotonic()
     for node in await app[appkeys.CLUSTER].candidates():
-        if known.get(node.node_id) == node.boot_id:
-            continue
         running = tasks.get(node.node_id)
         if running is not None and not running.done():
             continue
-        if not app[appkeys.SETTINGS].enrollment.rewarm_on_join:
-            known[node.node_id] = node.boot_id
+        if known.get(node.node_id) == node.boot_id and now < due_at.get(node.node_id, 0.0):
             continue
-        tasks[node.node_id] = asyncio.create_task(_rewarm_boot(app, node))
+        tasks[node.node_id] = asyncio.create_task(_heal(app, node))
 
 
-async def _rewarm_boot(app: web.Application, node: NodeInfo) -> None:
+async def _heal(app: web.Application, node: NodeInfo) -> None:
     try:
         await rewarm_node(app, node)
     except Exception:
-        log.exception("re-warm of %s failed; retrying on a later tick", node.node_id)
+        log.warning("could not reconcile %s yet; retrying on a later tick", node.node_id, exc_info=True)
         return
     app[appkeys.KNOWN_BOOTS][node.node_id] = node.boot_id
+    interval = app[appkeys.SETTINGS].enrollment.holdings_check_interval_s
+    app[appkeys.NEXT_HEALTH_CHECK][node.node_id] = time.monotonic() + interval

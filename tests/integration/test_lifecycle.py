@@ -80,8 +80,15 @@ _db_counter = itertools.cycle(range(6, 16))
 
 @pytest.fixture
 async def cell(
-    api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path
+    api_factory: ApiFactory,
+    tmp_path: Path,
+    redis_server: BundledRedis,
+    cluster_secret: Path,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Cell]:
+    """Settings sections a test needs changed come from its ``cell_settings`` marker."""
+    marker = request.node.get_closest_marker("cell_settings")
+    overrides = marker.kwargs if marker else {}
     url = redis_server.url.rsplit("/", 1)[0] + f"/{next(_db_counter)}"
     flush = redis.Redis.from_url(url)
     flush.flushdb()
@@ -89,7 +96,7 @@ async def cell(
     started = {n: NodeProcess(n, url, cluster_secret).start(wait=False) for n in ("node-a", "node-b")}
     for node in started.values():
         assert node.registered() or await asyncio.to_thread(_wait_registered, node)
-    api = await api_factory(make_settings(tmp_path / "data", url, cluster_secret))
+    api = await api_factory(make_settings(tmp_path / "data", url, cluster_secret, **overrides))
     yield Cell(api, started)
     for node in started.values():
         node.stop()
@@ -344,3 +351,112 @@ async def test_audit_verify_catches_tampering(cell: Cell, tamper: str) -> None:
     broken = audit_verify(settings.data_dir)
     assert broken.returncode == 1
     assert broken.stdout.startswith("BROKEN at erasure audit row 2"), broken.stdout
+
+
+async def _stays_absent(cell: Cell, node_id: str, speaker: str, seconds: float) -> None:
+    """The node neither holds the speaker in memory nor is registered as holding it, for a while."""
+    redis = cell.api.client.app[appkeys.REDIS]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert speaker not in await cell.held_by(node_id)
+        assert node_id not in await redis.smembers(redis_keys.warm(speaker))
+        await asyncio.sleep(0.25)
+
+
+@pytest.mark.cell_settings(
+    enrollment={"reconcile_interval_s": 0.2, "holdings_check_interval_s": 1.0}, nodes={"request_timeout_s": 4.0}
+)
+async def test_a_hold_that_timed_out_in_a_freeze_does_not_outlive_the_erasure(cell: Cell) -> None:
+    """SIGSTOP a node, enroll (its hold times out), erase, SIGCONT: it must never keep the speaker."""
+    frozen = cell.nodes["node-b"]
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, body = await enroll(cell.api, *speaker_files())
+        assert status == 201 and body["data"]["enrolled_on"] == ["node-a"], body
+        assert "node-b (timeout)" in body["data"]["note"]
+        speaker = body["data"]["id"]
+        status, body = await cell.delete(f"/speakers/{speaker}")
+        assert status == 200 and "node-b" in body["data"]["error_summary"], body
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+
+    async def b_back() -> bool:
+        return "node-b" in [n.node_id for n in await cell.api.client.app[appkeys.CLUSTER].candidates()]
+
+    await cell.until(b_back, 20)
+    await _stays_absent(cell, "node-b", speaker, 4.0)
+    db = open_database(cell.api.settings.db_path)
+    assert db.execute("SELECT count(*) FROM pending_evictions").fetchone()[0] == 0
+    db.conn.close()
+
+
+@pytest.mark.cell_settings(
+    enrollment={"reconcile_interval_s": 0.2, "holdings_check_interval_s": 1.0}, nodes={"request_timeout_s": 4.0}
+)
+async def test_a_node_that_thaws_is_given_what_it_missed(cell: Cell) -> None:
+    """A frozen node keeps its boot id; the edge still notices what it lacks and re-warms it."""
+    frozen = cell.nodes["node-b"]
+    assert frozen.proc is not None
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        status, body = await enroll(cell.api, *speaker_files())
+        assert status == 201 and body["data"]["enrolled_on"] == ["node-a"], body
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    speaker = body["data"]["id"]
+
+    async def b_holds() -> bool:
+        try:
+            return speaker in await cell.held_by("node-b")
+        except LookupError:
+            return False
+
+    await cell.until(b_holds, 30)
+    assert (await cell.warm(speaker))["warm_node_ids"] == ["node-a", "node-b"]
+
+
+async def test_a_node_holding_an_erased_speaker_behind_our_back_is_made_to_release_it(cell: Cell) -> None:
+    """Whatever the path (a late hold, a lost release), an erased speaker found in a node's memory goes."""
+    speaker = await cell.enroll()
+    status, _ = await cell.delete(f"/speakers/{speaker}")
+    assert status == 200
+    cluster = cell.api.client.app[appkeys.CLUSTER]
+    node = next(n for n in await cluster.candidates() if n.node_id == "node-a")
+    tenant = tenant_of(cell.api)
+    pushed = await cluster.push_embeddings(node, node.model, [(tenant, speaker, np.ones(256, np.float32) / 16)])
+    assert pushed.ok and speaker in await cell.held_by("node-a")
+
+    async def released() -> bool:
+        return speaker not in await cell.held_by("node-a")
+
+    await cell.until(released, 15)
+
+
+async def test_a_redis_that_lost_the_warm_registry_learns_it_again_from_the_nodes(cell: Cell) -> None:
+    speaker = await cell.enroll()
+    redis = cell.api.client.app[appkeys.REDIS]
+    await redis.flushdb()  # what a restarted, empty Redis looks like
+
+    async def healed() -> bool:
+        return (await cell.warm(speaker))["warm_node_ids"] == ["node-a", "node-b"]
+
+    await cell.until(healed, 10)
+    assert (await cell.get(f"/speakers/{speaker}"))[1]["data"]["enrollment_status"] == "ready"
+
+
+async def test_erasure_leaves_no_key_material_in_the_database_files(cell: Cell) -> None:
+    """Crypto-shredding must not be undone by the WAL: no wrapped key, no sealed embedding survives."""
+    speaker = await cell.enroll()
+    path = cell.api.settings.db_path
+    db = sqlite3.connect(path)
+    secrets = [bytes(r[0]) for r in db.execute("SELECT wrapped_key FROM blobs WHERE wrapped_key IS NOT NULL")]
+    for wrapped_key, ciphertext in db.execute("SELECT wrapped_key, ciphertext FROM speaker_embeddings"):
+        secrets += [bytes(wrapped_key), bytes(ciphertext)]
+    db.close()
+    assert len(secrets) == 4 and all(len(s) >= 32 for s in secrets)
+    status, _ = await cell.delete(f"/speakers/{speaker}")
+    assert status == 200
+    files = [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
+    content = b"".join(f.read_bytes() for f in files)
+    assert content and not [s for s in secrets if s in content]
