@@ -9,6 +9,7 @@ blob whose transaction failed, and `sweep_orphans` removes files whose row never
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,27 @@ class StoredBlob:
         }
 
 
+def _write_whole(path: Path, data: bytes) -> None:
+    """Create ``path`` (0600) holding exactly ``data``, synced; OSError (ENOSPC on a full disk) otherwise.
+
+    ``os.write`` may write less than asked (a nearly full disk does): the rest is written again
+    until the disk refuses, so a truncated ciphertext can never be kept as if it were whole.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(errno.ENOSPC, "no space left on device", str(path))
+            view = view[written:]
+        os.fsync(fd)
+        if os.fstat(fd).st_size != len(data):
+            raise OSError(errno.EIO, "the ciphertext was not stored whole", str(path))
+    finally:
+        os.close(fd)
+
+
 class BlobStore:
     """Sealed blobs in ``root/<tenant_id>/<blob_id>.blob``."""
 
@@ -68,13 +90,12 @@ class BlobStore:
         path = self._path(tenant_id, blob_id)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, sealed.ciphertext)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+            _write_whole(tmp, sealed.ciphertext)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no temporary behind
+            raise
         return StoredBlob(
             blob_id, tenant_id, kind, path, len(sealed.ciphertext), sealed.wrapped_key, sealed.master_key_id
         )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
+import sqlite3
 import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from appliance.settings import Settings
 from edge_server import appkeys, embedding_cache
 from edge_server import speakers as speaker_store
 from edge_server.auth import Principal
+from edge_server.disk import ensure_room
+from edge_server.erasure import deleted_error
 from edge_server.errors import ApiError, invalid_field
 from edge_server.tenancy import new_id
 from models.audio import AudioError, DecodedAudio, decode
@@ -44,6 +48,13 @@ FILE_FIELDS = ("reference", "consent")
 BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 CHUNK = 64 * 1024
 NO_NODE_NOTE = "no pyannote node is online; the profile stays pending until one is"
+FANOUT_FAILED_NOTE = (
+    "the speaker is stored, but the nodes could not be asked to hold it now; "
+    "it stays pending and is offered to them again automatically"
+)
+REPLAYED_NOTE = "this Idempotency-Key already enrolled this speaker; nothing new was stored"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+log = logging.getLogger("scaiecho.enrollment")
 
 
 @dataclass(frozen=True)
@@ -219,13 +230,62 @@ async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, 
         app[appkeys.FANNING_OUT].discard(speaker_id)
 
 
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's ``Idempotency-Key`` (1-255 printable ASCII characters), if it sent one."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not all(" " < ch < "\x7f" for ch in key):
+        raise invalid_field(IDEMPOTENCY_HEADER, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
+    return key
+
+
+def request_digest(form: EnrollmentForm) -> str:
+    """SHA-256 of everything an enrollment sends: a retry must send the same."""
+    digest = hashlib.sha256(json.dumps(form.fields, sort_keys=True).encode())
+    for data in (form.reference, form.consent):
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def replayed_speaker(app: web.Application, tenant_id: str, key: str, digest: str) -> dict[str, Any] | None:
+    """The speaker an earlier request with this key created; 422 when that request was another one."""
+    rows = list(
+        app[appkeys.DB].query(
+            "SELECT request_sha256, speaker_id FROM idempotency_keys WHERE tenant_id = ? AND key = ?",
+            [tenant_id, key],
+        )
+    )
+    if not rows:
+        return None
+    if rows[0]["request_sha256"] != digest:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            f"this {IDEMPOTENCY_HEADER} was already used for a different enrollment; send a new key for a new request",
+            {"field": IDEMPOTENCY_HEADER},
+        )
+    row = speaker_store.get_row(app[appkeys.DB], tenant_id, rows[0]["speaker_id"])
+    assert row is not None  # the key's row references the speaker
+    return row
+
+
 async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, Any], str | None]:
-    """Run a whole enrollment; returns the speaker document and the optional note."""
+    """Run a whole enrollment; returns the speaker document and the optional note.
+
+    Once the speaker is committed the answer is 201 whatever happens next: a fan-out that fails
+    (Redis down, nodes unreachable) leaves it pending, and the reconciler offers it again. With an
+    ``Idempotency-Key`` a retry of the same request returns the same speaker instead of a second one.
+    """
     app = request.app
     settings = app[appkeys.SETTINGS]
     db = app[appkeys.DB]
     blobs = app[appkeys.BLOBS]
+    key = idempotency_key(request)
     form = await read_form(request, settings)
+    digest = request_digest(form)
+    if key is not None and (earlier := replayed_speaker(app, principal.tenant_id, key, digest)) is not None:
+        return await _existing(app, earlier)
     reference = await analyse_upload(form.reference, "reference", settings)
     consent = await analyse_upload(form.consent, "consent", settings)
     block = preflight_block(reference.report, consent.report)
@@ -241,6 +301,7 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
     speaker_id = new_id("spk")
     consent_id = new_id("cns")
     now = utc_now()
+    ensure_room(settings, len(form.reference) + len(form.consent))
     stored = []
     try:
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
@@ -280,16 +341,41 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
                     "recorded_at": now,
                 }
             )
+            if key is not None:
+                db.table("idempotency_keys").insert(
+                    {"tenant_id": tenant_id, "key": key, "request_sha256": digest, "speaker_id": speaker_id,
+                     "created_at": now}
+                )  # fmt: skip
+    except sqlite3.IntegrityError:
+        for blob in stored:
+            blobs.discard(blob)
+        # the same key committed meanwhile by a concurrent retry: answer with its speaker
+        earlier = replayed_speaker(app, tenant_id, key, digest) if key is not None else None
+        if earlier is None:
+            raise
+        return await _existing(app, earlier)
     except BaseException:
         for blob in stored:
             blobs.discard(blob)
         raise
 
-    results = await offer_to_nodes(app, tenant_id, speaker_id, reference.speech)
+    note: str | None = None
+    try:
+        results = await offer_to_nodes(app, tenant_id, speaker_id, reference.speech)
+    except Exception as exc:  # committed: never report failure for it
+        log.warning("fan-out of %s failed (%s); it stays pending and is offered again", speaker_id, exc)
+        results, note = {}, FANOUT_FAILED_NOTE
     row = speaker_store.get_row(db, tenant_id, speaker_id)
     assert row is not None
     enrolled_on = sorted(node for node, r in results.items() if r.ok)
-    return speaker_store.to_json(row, enrolled_on), fanout_note(row["enrollment_status"], results)
+    return speaker_store.to_json(row, enrolled_on), note or fanout_note(row["enrollment_status"], results)
+
+
+async def _existing(app: web.Application, row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The document of a speaker an earlier request with the same key enrolled (410 once erased)."""
+    if row["deleted_at"] is not None:
+        raise deleted_error(row["erasure_audit_id"])
+    return speaker_store.to_json(row, await app[appkeys.CLUSTER].online_holders(row["id"])), REPLAYED_NOTE
 
 
 def reference_speech(app: web.Application, tenant_id: str, blob_id: str) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +66,23 @@ def invalid_field(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_field", message, {"field": field})
 
 
+def storage_full(exc: BaseException) -> bool:
+    """True for "no space left" from the file system or SQLite."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
+def insufficient_storage() -> ApiError:
+    """507: the data dir's disk is full; nothing of the request was kept."""
+    return ApiError(
+        507,
+        "insufficient_storage",
+        "the appliance's disk is full, so nothing of this request was stored; "
+        "free space under the data dir (or ask its operator to), then send it again",
+    )
+
+
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
@@ -88,6 +107,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(exc.status, "http_error")
         message = "no such route" if exc.status == 404 else exc.reason
         return ApiError(exc.status, code, message).response()
-    except Exception:
+    except Exception as exc:
+        if storage_full(exc):
+            log.error("disk full on %s %s: %s", request.method, request.path, exc)
+            return insufficient_storage().response()
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal_error", "the appliance hit an unexpected error; it has been logged").response()

@@ -136,6 +136,7 @@ SCHEMAS: dict[str, Any] = {
             "redis": {"type": "string", "enum": ["ok", "down"]},
             "nodes_online": {"type": "integer"},
             "asr": {"type": "string", "enum": ["ok", "down"]},
+            "disk": {"type": "string", "enum": ["ok", "low"]},
         },
     },
 }
@@ -421,6 +422,7 @@ def spec() -> dict[str, Any]:
                         "201": _ok({"type": "object", "properties": {"data": speaker}}, "enrolled"),
                         **AUTH_ERRORS,
                         "413": _error_response("upload larger than the limit (`payload_too_large`)"),
+                        "507": _error_response("the disk is full; nothing was stored (`insufficient_storage`)"),
                         "415": _error_response("undecodable or unsupported audio (`unsupported_media`)"),
                         "422": _error_response("`invalid_field` or `preflight_failed`"),
                     },

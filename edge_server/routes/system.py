@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_server import appkeys
+from edge_server import appkeys, disk
 from edge_server.openapi import spec
 
 routes = web.RouteTableDef()
@@ -21,12 +21,14 @@ async def healthz(request: web.Request) -> web.Response:
     except Exception:
         redis_ok = False
     asr_ok = request.app[appkeys.ASR] is not None
-    ok = redis_ok and nodes_online > 0 and asr_ok
+    disk_ok = not disk.is_low(request.app[appkeys.SETTINGS])
+    ok = redis_ok and nodes_online > 0 and asr_ok and disk_ok
     body = {
         "status": "ok" if ok else "degraded",
         "redis": "ok" if redis_ok else "down",
         "nodes_online": nodes_online,
         "asr": "ok" if asr_ok else "down",
+        "disk": "ok" if disk_ok else "low",
     }
     return web.json_response(body, status=200 if ok else 503)
 
