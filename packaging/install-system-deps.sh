@@ -3,11 +3,14 @@
 # only says what is missing (the appliance itself needs none: Redis and FFmpeg ship in wheels).
 set -euo pipefail
 
-# libportaudio2: sounddevice; the rest: Qt (PySide6) for the desktop client and its offscreen tests.
-# With --test also chromium, which the admin console's browser tests drive.
-packages=(libportaudio2 curl libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3)
+# libportaudio2: sounddevice; the rest: Qt (PySide6) for the desktop client, on a real X display
+# (the xcb platform plugin links or loads every libxcb-* below) and offscreen.
+# With --test also chromium (the admin console's browser tests) and Xvfb (the desktop on a display).
+packages=(libportaudio2 curl libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
+          libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
+          libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(chromium)
+    packages+=(chromium xvfb xauth)
 fi
 missing=()
 for pkg in "${packages[@]}"; do
