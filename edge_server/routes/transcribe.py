@@ -120,10 +120,16 @@ class Stream:
                 return
 
     async def _serve(self) -> bool:
-        """The frame loop; True when the session finished with a `done` frame."""
+        """The frame loop; True when the session finished with a `done` frame.
+
+        Idle means no text or audio frame from the client: pings and pongs do not count, so the
+        deadline wraps the whole receive (aiohttp restarts its own receive timeout at each ping).
+        """
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                msg = await self.ws.receive(timeout=self.settings.idle_timeout_s)
+                async with asyncio.timeout_at(loop.time() + self.settings.idle_timeout_s):
+                    msg = await self.ws.receive()
             except TimeoutError:
                 idle = f"no frame for {self.settings.idle_timeout_s:g} s; the stream is closed"
                 await self.fail("idle_timeout", idle, CLOSE_IDLE)

@@ -220,6 +220,37 @@ async def test_an_idle_stream_is_closed(
     assert client.ws.close_code == 4408
 
 
+@pytest.mark.parametrize("extra", [{"stream": {"idle_timeout_s": 1.0}}])
+async def test_pings_do_not_keep_an_idle_stream_open(
+    tmp_path: Path,
+    redis_server: BundledRedis,
+    cluster_secret: Path,
+    nodes: list[NodeProcess],
+    upstream: str,
+    api_factory: ApiFactory,
+    extra: dict[str, Any],
+) -> None:
+    """A client whose WebSocket layer pings (and answers pings) but sends no frame is still idle."""
+    api = await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False, **extra))
+    client = await connect(api)
+    assert (await client.open())["type"] == "ready"
+    started = asyncio.get_running_loop().time()
+
+    async def keep_pinging() -> None:
+        while not client.ws.closed:
+            await client.ws.ping()
+            await asyncio.sleep(0.2)
+
+    pinger = asyncio.create_task(keep_pinging())
+    try:
+        assert (await client.next(timeout=10))["code"] == "idle_timeout"
+    finally:
+        pinger.cancel()
+    assert asyncio.get_running_loop().time() - started < 5
+    await client.until_closed(5)
+    assert client.ws.close_code == 4408
+
+
 async def test_the_maximum_session_length_ends_the_stream(
     tmp_path: Path,
     redis_server: BundledRedis,
