@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from appliance.clock import utc_now
 from appliance.settings import Settings
@@ -80,8 +81,23 @@ class Analysis:
         return speech_only(self.audio.samples, self.regions)
 
 
+def readable_size(size: int) -> str:
+    """Bytes for people: ``48 MB``, ``512 KB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
+
+
 def too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"the upload is larger than {limit} bytes", {"max_upload_bytes": limit})
+    """413 naming the limit in words people read, and what to do."""
+    return ApiError(
+        413,
+        "payload_too_large",
+        f"the upload is larger than the {readable_size(limit)} limit; send a shorter recording or a compressed "
+        "format (flac, mp3, ogg or m4a instead of wav)",
+        {"max_upload_bytes": limit},
+    )
 
 
 def _clean_text(name: str, raw: bytes) -> str:
@@ -114,12 +130,12 @@ async def multipart_parts(request: web.Request, limit: int, what: str) -> AsyncI
         raise ApiError(415, "unsupported_media", f"{what} expects a multipart/form-data body")
     try:
         reader = await request.multipart()
-    except (ValueError, AssertionError) as exc:
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
         raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
+        except (ValueError, HttpProcessingError) as exc:  # e.g. a part header with a control character
             raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
         if part is None:
             return

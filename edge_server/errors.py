@@ -49,7 +49,7 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object; 400 otherwise."""
     try:
         body = await request.json()
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise ApiError(400, "bad_request", "the body must be a JSON object") from exc
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")

@@ -74,7 +74,7 @@ def parse_client_frame(text: str) -> ClientFrame:
     """One client text frame; `ProtocolError` for bad JSON, unknown types or bad fields."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
         raise ProtocolError("bad_frame", "text frames must be JSON objects") from exc
     if not isinstance(data, dict):
         raise ProtocolError("bad_frame", "text frames must be JSON objects")

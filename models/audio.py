@@ -100,7 +100,9 @@ def decode(data: bytes, max_duration_s: float) -> DecodedAudio:
                     chunks.append(out.to_ndarray().reshape(-1))
     except AudioError:
         raise
-    except (av.FFmpegError, ValueError, IndexError) as exc:
+    # Hostile headers (a WAV format tag of 0 or 0xFFFF, 0 or 65535 bits per sample) surface from
+    # PyAV as any of these; every one is the file's fault, never the server's.
+    except (av.FFmpegError, ValueError, IndexError, AttributeError, TypeError, OverflowError, ZeroDivisionError) as exc:
         raise UndecodableAudio(f"the {fmt} file could not be decoded (corrupt or truncated)") from exc
     samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
     if truncated:

@@ -115,6 +115,8 @@ async def test_oversized_upload_refused_before_read_whole(api_factory: ApiFactor
     # with a Content-Length: refused from the header alone
     got, body = await enroll(api, big, CONSENT)
     assert got == 413 and body["error"]["code"] == "payload_too_large"
+    assert "the 1 MB limit" in body["error"]["message"] and "compressed format" in body["error"]["message"]
+    assert body["error"]["details"] == {"max_upload_bytes": 1_000_000}
 
     # chunked, no Content-Length: refused while streaming, long before the generator is drained
     sent = 0
@@ -156,3 +158,27 @@ async def test_failed_commit_leaves_no_blob(api: Api) -> None:
     assert got == 500 and body["error"]["code"] == "internal_error" and "disk full" not in str(body)
     db.execute("DROP TRIGGER fail_speakers")
     await assert_nothing_stored(api)
+
+
+async def test_a_part_header_with_a_control_character_is_a_bad_request(api: Api) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="display_name"\r\nX-Note: a\x01b\r\n\r\nAlice\r\n--b--\r\n'
+    headers = api.headers() | {"Content-Type": "multipart/form-data; boundary=b"}
+    resp = await api.client.post(f"{BASE}/speakers", data=body, headers=headers)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    await assert_nothing_stored(api)
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+async def test_json_nested_a_hundred_thousand_deep_is_a_bad_request(api: Api) -> None:
+    headers = api.headers() | {"Content-Type": "application/json"}
+    resp = await api.client.put(f"{BASE}/policy", data=DEEP_JSON, headers=headers)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
+    ws = await api.client.ws_connect(f"{BASE}/transcribe/stream", headers=api.headers())
+    await ws.send_str(DEEP_JSON)
+    frame = await ws.receive_json(timeout=10)
+    assert frame == {"type": "error", "code": "bad_frame", "message": "text frames must be JSON objects"}
+    await ws.send_str('{"type": "open", "media_type": "audio/pcm;rate=16000"}')
+    assert (await ws.receive_json(timeout=10))["type"] in ("ready", "error")  # the stream goes on
+    await ws.close()

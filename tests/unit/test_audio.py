@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
-from models.audio import EmptyAudio, UndecodableAudio, UnsupportedFormat, decode, encode, sniff_format
+from models.audio import SAMPLE_RATE, EmptyAudio, UndecodableAudio, UnsupportedFormat, decode, encode, sniff_format
 from tests.support import FORMATS
 
 
@@ -48,3 +50,19 @@ def test_long_recordings_stop_at_the_limit() -> None:
 def test_bad_bytes(data: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         decode(data, 60)
+
+
+def hostile_wav(format_tag: int, bits: int) -> bytes:
+    """One second of noise behind a RIFF header with the given format tag and bits per sample."""
+    real = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 3000).astype("<i2").tobytes()
+    block = 2
+    header = b"RIFF" + struct.pack("<I", 36 + len(real)) + b"WAVE"
+    header += b"fmt " + struct.pack("<IHHIIHH", 16, format_tag, 1, SAMPLE_RATE, SAMPLE_RATE * block, block, bits)
+    header += b"data" + struct.pack("<I", len(real))
+    return header + real
+
+
+@pytest.mark.parametrize(("format_tag", "bits"), [(0, 16), (0xFFFE, 16), (0xFFFF, 16), (1, 0), (1, 65535)])
+def test_hostile_wav_headers_are_undecodable_audio_not_a_crash(format_tag: int, bits: int) -> None:
+    with pytest.raises(UndecodableAudio):
+        decode(hostile_wav(format_tag, bits), 60)
