@@ -22,32 +22,44 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="scaiecho-admin", description="ScaiEcho operator commands.")
     parser.add_argument("--data-dir", type=Path, default=None, help="same default as scaiecho-appliance up")
+    # The same option after the subcommand too (`audit verify --data-dir D`); SUPPRESS keeps a
+    # value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", type=Path, default=argparse.SUPPRESS, help="same default as scaiecho-appliance up"
+    )
     sub = parser.add_subparsers(dest="area", required=True)
     tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True)
-    tenant_create = tenant.add_parser("create", help="create a tenant; prints its id")
+    tenant_create = tenant.add_parser("create", parents=[common], help="create a tenant; prints its id")
     tenant_create.add_argument("name")
     key = sub.add_parser("key").add_subparsers(dest="action", required=True)
-    key_create = key.add_parser("create", help="create an API key; prints it once")
+    key_create = key.add_parser("create", parents=[common], help="create an API key; prints it once")
     key_create.add_argument("--tenant", required=True, help="tenant id or name")
     key_create.add_argument("--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe")
     key_create.add_argument("--name", default="cli")
-    key_revoke = key.add_parser("revoke", help="revoke an API key at once")
+    key_revoke = key.add_parser("revoke", parents=[common], help="revoke an API key at once")
     key_revoke.add_argument("key_id")
     audit_parser = sub.add_parser("audit").add_subparsers(dest="action", required=True)
-    audit_parser.add_parser("verify", help="walk the erasure audit hash chain; exit 1 on the first broken link")
+    audit_parser.add_parser(
+        "verify", parents=[common], help="walk the erasure audit hash chain; exit 1 on the first broken link"
+    )
     ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
-    ca.add_parser("export", help="print the appliance CA certificate (PEM) for clients to trust")
-    backup_parser = sub.add_parser("backup", help="archive the data dir while the appliance runs")
+    ca.add_parser("export", parents=[common], help="print the appliance CA certificate (PEM) for clients to trust")
+    backup_parser = sub.add_parser("backup", parents=[common], help="archive the data dir while the appliance runs")
     backup_parser.add_argument("out", type=Path, help="the archive to write (a new .tar file)")
     backup_parser.add_argument(
         "--with-master-key", action="store_true", help="include the master keys (else keep them safe separately)"
     )
-    restore_parser = sub.add_parser("restore", help="unpack an archive into the data dir (appliance stopped)")
+    restore_parser = sub.add_parser(
+        "restore", parents=[common], help="unpack an archive into the data dir (appliance stopped)"
+    )
     restore_parser.add_argument("archive", type=Path)
     restore_parser.add_argument("--master-key", type=Path, default=None, help="master.key of the backed-up appliance")
     restore_parser.add_argument("--force", action="store_true", help="move a non-empty data dir aside first")
     master = sub.add_parser("master-key").add_subparsers(dest="action", required=True)
-    rotate_parser = master.add_parser("rotate", help="new master key; re-wrap every data key (appliance may run)")
+    rotate_parser = master.add_parser(
+        "rotate", parents=[common], help="new master key; re-wrap every data key (appliance may run)"
+    )
     rotate_parser.add_argument("--keep-old", action="store_true", help="keep the old key file (for old backups)")
     args = parser.parse_args(argv)
 

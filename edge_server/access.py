@@ -9,7 +9,14 @@ from edge_server.auth import Principal, missing_scope
 from edge_server.errors import ApiError
 from edge_server.tenancy import authenticate
 
+#: No key in the request: say how to send one.
 UNAUTHENTICATED = ApiError(401, "unauthenticated", "a valid API key is required: send 'Authorization: Bearer <key>'")
+#: A key was sent but is not valid: say that, not how to send it.
+KEY_REJECTED = ApiError(
+    401,
+    "unauthenticated",
+    "this API key is not valid: it is mistyped, revoked, or from another appliance; ask an admin for a new key",
+)
 
 
 def bearer_token(request: web.Request, allow_query: bool = False) -> str | None:
@@ -25,9 +32,11 @@ def bearer_token(request: web.Request, allow_query: bool = False) -> str | None:
 def authorize(request: web.Request, scope: str, allow_query: bool = False) -> Principal:
     """The caller's principal if it holds ``scope``; else 401 or 403 per the contract."""
     token = bearer_token(request, allow_query)
-    principal = authenticate(request.app[appkeys.DB], token) if token else None
-    if principal is None:
+    if not token:
         raise UNAUTHENTICATED
+    principal = authenticate(request.app[appkeys.DB], token)
+    if principal is None:
+        raise KEY_REJECTED
     lacking = missing_scope(principal.scopes, scope)
     if lacking is not None:
         raise ApiError(403, "forbidden", f"this key lacks the {lacking} scope", {"required_scope": lacking})

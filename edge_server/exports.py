@@ -27,11 +27,22 @@ def _cue_text(segment: DeltaFrame) -> str:
     return f"{segment.speaker_label}: {segment.text}" if segment.speaker_label else segment.text
 
 
+def cue_ends(segments: Sequence[DeltaFrame]) -> list[float]:
+    """Each cue's end, cut back to the next cue's start: players show overlapping cues stacked.
+
+    (RTTM keeps the true times: there, overlap is information.)
+    """
+    ends = [s.end for s in segments]
+    for i in range(len(segments) - 1):
+        ends[i] = max(segments[i].start, min(ends[i], segments[i + 1].start))
+    return ends
+
+
 def to_srt(segments: Sequence[DeltaFrame]) -> str:
-    """SubRip: numbered cues, ``HH:MM:SS,mmm``, the speaker's name before the text."""
+    """SubRip: numbered cues, ``HH:MM:SS,mmm``, the speaker's name before the text, no overlaps."""
     cues = [
-        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s)}\n"
-        for i, s in enumerate(segments, start=1)
+        f"{i}\n{_clock(s.start, ',')} --> {_clock(end, ',')}\n{_cue_text(s)}\n"
+        for i, (s, end) in enumerate(zip(segments, cue_ends(segments), strict=True), start=1)
     ]
     return "\n".join(cues)
 
@@ -43,11 +54,11 @@ def _vtt_escape(text: str) -> str:
 def to_vtt(segments: Sequence[DeltaFrame]) -> str:
     """WebVTT: the speaker in a voice span (``<v Alice>``), which players show as the speaker."""
     cues = ["WEBVTT\n"]
-    for s in segments:
+    for s, end in zip(segments, cue_ends(segments), strict=True):
         text = _vtt_escape(s.text)
         if s.speaker_label:
             text = f"<v {_vtt_escape(s.speaker_label)}>{text}"
-        cues.append(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{text}\n")
+        cues.append(f"{_clock(s.start, '.')} --> {_clock(end, '.')}\n{text}\n")
     return "\n".join(cues)
 
 

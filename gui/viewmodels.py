@@ -197,7 +197,9 @@ class Transcript:
         cues = []
         for i, s in enumerate(self.segments, start=1):
             who = f"{s['speaker_label']}: " if s.get("speaker_label") else ""
-            cues.append(f"{i}\n{clock(s['start'])} --> {clock(s['end'])}\n{who}{s['text']}\n")
+            following = self.segments[i] if i < len(self.segments) else None
+            end = max(s["start"], min(s["end"], following["start"])) if following else s["end"]  # no overlaps
+            cues.append(f"{i}\n{clock(s['start'])} --> {clock(end)}\n{who}{s['text']}\n")
         return "\n".join(cues)
 
     def to_json(self) -> str:

@@ -55,6 +55,19 @@ def admin(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_admin_cli_takes_the_data_dir_after_the_subcommand_too(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "appliance.admin_cli", *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+    created = run("tenant", "create", "acme", "--data-dir", str(tmp_path))
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "scaiecho.db").exists()
+    verified = run("audit", "verify", "--data-dir", str(tmp_path))
+    assert verified.returncode == 0 and verified.stdout.startswith("OK"), verified.stderr
+    assert run("--data-dir", str(tmp_path), "tenant", "create", "acme").returncode == 1  # same dir either way
+
+
 def test_admin_cli_tenants_and_keys(tmp_path: Path) -> None:
     created = admin(tmp_path, "tenant", "create", "acme")
     assert created.returncode == 0

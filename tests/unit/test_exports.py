@@ -39,3 +39,13 @@ def test_rttm_has_one_line_per_labelled_segment() -> None:
         "SPEAKER my_call 1 1.500 1.750 <NA> <NA> Alice_Example <NA> <NA>",
         "SPEAKER my_call 1 3661.000 1.004 <NA> <NA> spk_0 <NA> <NA>",
     ]
+
+
+def test_cues_never_overlap_at_a_speaker_change() -> None:
+    turns = [
+        DeltaFrame(segment_id=0, text="first", start=1.0, end=2.6, speaker_label="Alice"),
+        DeltaFrame(segment_id=1, text="second", start=2.5, end=4.0, speaker_label="spk_0"),
+    ]
+    assert "00:00:01,000 --> 00:00:02,500\nAlice: first" in to_srt(turns)
+    assert "00:00:01.000 --> 00:00:02.500\n<v Alice>first" in to_vtt(turns)
+    assert "SPEAKER f 1 1.000 1.600" in to_rttm(turns, "f")  # RTTM keeps the true overlap

@@ -125,3 +125,11 @@ def test_local_preflight_uses_the_servers_thresholds() -> None:
     assert local_preflight(reference, "reference").passed
     silent = local_preflight(np.zeros(16000 * 5, np.float32), "reference")
     assert not silent.passed and "no_speech" in [i.code for i in silent.issues]
+
+
+def test_saved_srt_cues_do_not_overlap() -> None:
+    t = Transcript()
+    t.apply({"type": "delta", "text": "first", "start": 1.0, "end": 2.6, "speaker_label": "Alice"})
+    t.apply({"type": "delta", "text": "second", "start": 2.5, "end": 4.0, "speaker_label": "spk_0"})
+    assert "00:00:01,000 --> 00:00:02,500\nAlice: first" in t.to_srt()
+    assert "00:00:02,500 --> 00:00:04,000\nspk_0: second" in t.to_srt()
