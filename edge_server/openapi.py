@@ -132,7 +132,8 @@ SCHEMAS: dict[str, Any] = {
     "Health": {
         "type": "object",
         "properties": {
-            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "status": {"type": "string", "enum": ["ok", "warming", "degraded"]},
+            "warming_nodes": {"type": "array", "items": {"type": "string"}},
             "redis": {"type": "string", "enum": ["ok", "down"]},
             "nodes_online": {"type": "integer"},
             "asr": {"type": "string", "enum": ["ok", "down"]},

@@ -187,3 +187,20 @@ async def _heal(app: web.Application, node: NodeInfo) -> None:
     app[appkeys.KNOWN_BOOTS][node.node_id] = node.boot_id
     interval = app[appkeys.SETTINGS].enrollment.holdings_check_interval_s
     app[appkeys.NEXT_HEALTH_CHECK][node.node_id] = time.monotonic() + interval
+
+
+def warming_node_ids(app: web.Application, online: list[NodeInfo]) -> list[str]:
+    """Online nodes whose current boot has not been reconciled yet while there are speakers to hold.
+
+    Right after a start or a node restart the speakers are being put back on the nodes: names
+    are not served reliably until this is empty (/healthz says ``warming``).
+    """
+    known = app[appkeys.KNOWN_BOOTS]
+    pending = [n.node_id for n in online if known.get(n.node_id) != n.boot_id]
+    if not pending:
+        return []
+    marks = ",".join("?" * len(WARMABLE))
+    any_warmable = app[appkeys.DB].execute(
+        f"SELECT 1 FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL LIMIT 1", list(WARMABLE)
+    )
+    return sorted(pending) if any_warmable.fetchone() else []

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from edge_server import appkeys, disk
 from edge_server.openapi import spec
+from edge_server.warming import warming_node_ids
 
 routes = web.RouteTableDef()
 
@@ -14,23 +15,27 @@ routes = web.RouteTableDef()
 async def healthz(request: web.Request) -> web.Response:
     """Redis, nodes and ASR at a glance; 200 when all is well, 503 otherwise."""
     redis_ok = True
-    nodes_online = 0
+    online = []
     try:
         await request.app[appkeys.REDIS].ping()
-        nodes_online = len(await request.app[appkeys.CLUSTER].candidates())
+        online = await request.app[appkeys.CLUSTER].candidates()
     except Exception:
         redis_ok = False
     asr_ok = request.app[appkeys.ASR] is not None
     disk_ok = not disk.is_low(request.app[appkeys.SETTINGS])
-    ok = redis_ok and nodes_online > 0 and asr_ok and disk_ok
-    body = {
-        "status": "ok" if ok else "degraded",
+    warming = warming_node_ids(request.app, online)
+    ok = redis_ok and bool(online) and asr_ok and disk_ok
+    status = "degraded" if not ok else "warming" if warming else "ok"
+    body: dict[str, object] = {
+        "status": status,
         "redis": "ok" if redis_ok else "down",
-        "nodes_online": nodes_online,
+        "nodes_online": len(online),
         "asr": "ok" if asr_ok else "down",
         "disk": "ok" if disk_ok else "low",
     }
-    return web.json_response(body, status=200 if ok else 503)
+    if warming:
+        body["warming_nodes"] = warming
+    return web.json_response(body, status=200 if status == "ok" else 503)
 
 
 @routes.get("/v1/modules/scaiecho/openapi.json")

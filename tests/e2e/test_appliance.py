@@ -96,7 +96,7 @@ async def test_health_and_listing(appliance: Appliance) -> None:
         async with http.get(f"{appliance.url}/healthz") as resp:
             health = await resp.json()
             assert resp.status == 200
-        assert health == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok"}
+        assert health == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok", "disk": "ok"}
         async with http.get(f"{appliance.url}{BASE}/speakers?limit=200", headers=appliance.headers()) as resp:
             listed = (await resp.json())["data"]
     assert len(listed) >= 10 and all(s["enrollment_status"] == "ready" for s in listed)

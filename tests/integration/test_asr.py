@@ -42,4 +42,4 @@ async def test_healthz_ok_with_nodes_and_asr(
     api = await api_factory(settings)
     resp = await api.client.get("/healthz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok"}
+    assert await resp.json() == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok", "disk": "ok"}

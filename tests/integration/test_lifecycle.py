@@ -460,3 +460,30 @@ async def test_erasure_leaves_no_key_material_in_the_database_files(cell: Cell) 
     files = [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
     content = b"".join(f.read_bytes() for f in files)
     assert content and not [s for s in secrets if s in content]
+
+
+@pytest.mark.cell_settings(enrollment={"reconcile_interval_s": 2.0}, models={"load_asr": True})
+async def test_health_says_warming_until_a_restarted_node_holds_its_speakers_again(cell: Cell) -> None:
+    speaker = await cell.enroll()
+
+    async def health() -> tuple[int, dict[str, Any]]:
+        resp = await cell.api.client.get("/healthz")
+        return resp.status, await resp.json()
+
+    async def healthy() -> bool:
+        return (await health())[0] == 200
+
+    await cell.until(healthy, 20)
+    kill9(cell.nodes["node-b"])
+    cell.nodes["node-b"].start()
+    seen: list[dict[str, Any]] = []
+
+    async def warmed() -> bool:
+        status, body = await health()
+        seen.append(body)
+        return status == 200 and speaker in await cell.held_by("node-b")
+
+    await cell.until(warmed, 30)
+    warming = [b for b in seen if b["status"] == "warming"]
+    assert warming and warming[0]["warming_nodes"] == ["node-b"], seen[:3]
+    assert seen[-1] == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok", "disk": "ok"}
