@@ -52,3 +52,13 @@ def choose_backend(policy: str, asr_loaded: bool, relay_configured: bool) -> Lit
             raise NoBackend("upstream_unconfigured", "Backend B has no upstream configured; ask the operator")
         raise NoBackend("asr_unavailable", "Backend A is not loaded and no Backend B upstream is configured")
     return "B"
+
+
+def unavailable_choice(backend: str, relay_configured: bool) -> str | None:
+    """Why ``backend`` cannot be chosen on this box (None when it can): B needs a configured upstream."""
+    if backend == "B" and not relay_configured:
+        return (
+            "Backend B has no upstream configured on this appliance, so every stream would fail; "
+            "the operator sets [backend_b] url in config.toml first"
+        )
+    return None

@@ -9,13 +9,16 @@ and shows only the signed-in key's tenant. No JavaScript.
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 from aiohttp import web
 
 from appliance import node_registry
@@ -27,11 +30,12 @@ from edge_server.console import health, sessions
 from edge_server.console.sessions import ConsoleSession
 from edge_server.erasure import erase
 from edge_server.errors import ApiError
-from edge_server.policy import BACKENDS, get_policy, set_policy
+from edge_server.policy import BACKENDS, get_policy, set_policy, unavailable_choice
 from edge_server.routes.keys import checked_request, key_rows
 from edge_server.routes.speakers import live_speaker
 from edge_server.tenancy import authenticate, create_key, revoke_key
-from edge_server.warming import enrolled_on, rewarm
+from edge_server.voices import same_voice_groups
+from edge_server.warming import enrolled_on, rewarm, warming_node_ids
 
 routes = web.RouteTableDef()
 PREFIX = "/admin"
@@ -62,6 +66,39 @@ _templates = jinja2.Environment(
 )
 
 Handler = Callable[[web.Request, ConsoleSession], Awaitable[web.StreamResponse]]
+
+
+def relative_time(iso: str | None, now: datetime | None = None) -> str:
+    """``2 s ago``, ``5 min ago``, ``3 h ago``, ``4 d ago`` (or ``in …`` for a future time)."""
+    if not iso:
+        return "—"
+    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
+    ahead, span = seconds < 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if span >= size:
+            text = f"{int(span // size)} {unit}"
+            break
+    else:
+        text = f"{int(span)} s"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
+def _ago(iso: str | None) -> markupsafe.Markup:
+    """A relative time that shows the exact UTC time on hover, and never wraps mid-value."""
+    if not iso:
+        return markupsafe.Markup("—")
+    return markupsafe.Markup('<time datetime="{0}" title="{0}">{1}</time>').format(iso, relative_time(iso))
+
+
+def _node_list(raw: str | list[str] | None) -> str:
+    """A JSON list of node ids (as the audit row stores it) for people: ``node-1, node-2``."""
+    nodes = json.loads(raw) if isinstance(raw, str) else raw or []
+    return ", ".join(nodes) if nodes else "no node"
+
+
+_templates.filters["ago"] = _ago
+_templates.filters["nodes"] = _node_list
 
 
 def render(
@@ -237,15 +274,22 @@ async def speakers(request: web.Request, session: ConsoleSession) -> web.Respons
         raise ApiError(422, "invalid_field", "that page link is not one this console made") from exc
     online = {n.node_id for n in await request.app[appkeys.CLUSTER].candidates()}
     warm = await node_registry.warm_node_ids_many(request.app[appkeys.REDIS], [r["id"] for r in rows])
+    warming = warming_node_ids(request.app, await request.app[appkeys.CLUSTER].candidates())
     listed = [
         {
             "row": row,
+            "shown_status": shown_status(row["enrollment_status"], warming),
             "warm": sorted(warm.get(row["id"], set()) & online),
             "stale": sorted(warm.get(row["id"], set()) - online),
         }
         for row in rows
     ]
-    return render(request, "speakers.html", session, speakers=listed, next_cursor=next_cursor)
+    return render(request, "speakers.html", session, speakers=listed, next_cursor=next_cursor, warming=warming)
+
+
+def shown_status(status: str, warming: list[str]) -> str:
+    """``evicted`` while nodes are still being re-warmed is ``warming``: it is expected to come back."""
+    return "warming" if status == "evicted" and warming else status
 
 
 async def _speaker_page(
@@ -253,6 +297,11 @@ async def _speaker_page(
 ) -> web.Response:
     warm = await node_registry.warm_node_ids(request.app[appkeys.REDIS], row["id"])
     candidates = sorted(n.node_id for n in await request.app[appkeys.CLUSTER].candidates())
+    db = request.app[appkeys.DB]
+    live_ids = _live_speaker_ids(request, session.principal.tenant_id)
+    twins = same_voice_groups(db, session.principal.tenant_id, set(live_ids)).get(row["id"], frozenset())
+    rows = db.query("SELECT id, display_name FROM speakers WHERE tenant_id = ?", [session.principal.tenant_id])
+    names = {r["id"]: r["display_name"] for r in rows} if twins else {}
     return render(
         request,
         "speaker.html",
@@ -260,6 +309,7 @@ async def _speaker_page(
         speaker=speaker_store.to_json(row, await enrolled_on(request.app, row["id"])),
         candidates=candidates,
         stale=sorted(warm - set(candidates)),
+        same_voice=sorted((names[t], t) for t in twins),
         notice=notice,
     )
 
@@ -386,6 +436,7 @@ def _policy_page(request: web.Request, session: ConsoleSession, notice: str | No
         session,
         policy=get_policy(request.app[appkeys.DB], session.principal.tenant_id),
         backends=BACKENDS,
+        unavailable={b: unavailable_choice(b, request.app[appkeys.RELAY].configured) for b in BACKENDS},
         thresholds=settings.diarization.model_dump(),
         notice=notice,
     )
@@ -405,6 +456,8 @@ async def policy_update(request: web.Request, session: ConsoleSession) -> web.Re
     backend = (await request.post()).get("backend")
     if backend not in BACKENDS:
         raise ApiError(422, "invalid_field", f"backend must be one of {', '.join(BACKENDS)}")
+    if (why := unavailable_choice(str(backend), request.app[appkeys.RELAY].configured)) is not None:
+        return _policy_page(request, session, notice=f"Not changed: {why}.")
     set_policy(request.app[appkeys.DB], session.principal.tenant_id, str(backend), session.principal.key_id)
     return _policy_page(request, session, notice=f"Backend set to {backend}.")
 
@@ -418,6 +471,18 @@ async def health_page(request: web.Request, session: ConsoleSession) -> web.Resp
     """Redis, nodes, disk, blob store, ASR, models, TLS."""
     checks = await health.gather(request.app, session.principal.tenant_id)
     return render(request, "health.html", session, checks=checks)
+
+
+@routes.get("/")
+async def root(request: web.Request) -> web.Response:
+    """People who open the appliance's address land on the console."""
+    raise web.HTTPFound(PREFIX)
+
+
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.FileResponse:
+    """The console's icon where browsers look for it first."""
+    return web.FileResponse(HERE / "static" / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
 
 routes.static(f"{PREFIX}/static", HERE / "static")

@@ -15,7 +15,7 @@ from edge_server.auth import Principal, missing_scope
 from edge_server.enrollment import BCP47, multipart_parts, read_part, too_large
 from edge_server.errors import ApiError, invalid_field, json_object, json_response
 from edge_server.exports import FORMATS, to_rttm, to_srt, to_vtt
-from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy
+from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
 from edge_server.session import Transcription
 from edge_server.stream_protocol import (
     CloseFrame,
@@ -328,4 +328,6 @@ async def write_policy(request: web.Request) -> web.Response:
     backend = body.get("backend")
     if backend not in BACKENDS:
         raise invalid_field("backend", "backend must be 'auto', 'A' or 'B'")
+    if (why := unavailable_choice(backend, request.app[appkeys.RELAY].configured)) is not None:
+        raise ApiError(422, "backend_unavailable", why, {"field": "backend"})
     return json_response(set_policy(request.app[appkeys.DB], principal.tenant_id, backend, principal.key_id))

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,10 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     )
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
+    page.goto(app.url)  # the bare address leads to the console
+    assert page.url.endswith("/admin/login"), page.url
+    icon = page.goto(f"{app.url}/favicon.ico")
+    assert icon is not None and icon.ok and icon.headers["content-type"] == "image/svg+xml"
     page.goto(f"{app.url}/admin")
     shoot(page, "login", tmp_path)
     sign_in(page, app, app.key)
@@ -142,6 +147,9 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     expect(page.locator("tbody")).to_contain_text("node-1")
     expect(page.locator("tbody")).to_contain_text("node-2")
+    expect(page.locator("tbody tr").first).to_contain_text(re.compile(r"heartbeat \d+ s ago"))
+    iso = page.locator("tbody tr").first.locator("time").last.get_attribute("title")
+    assert iso is not None and iso.endswith("Z")  # the exact time on hover
     shoot(page, "nodes", tmp_path)
 
     # a key, created with one scope; its secret is on that page only
@@ -178,9 +186,15 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     page.click("text=audit log")
     expect(page.locator("#chain")).to_contain_text("intact")
     expect(page.locator("main")).to_contain_text(audit_id)
+    erased_row = page.locator(f"tr:has-text('{audit_id}')")
+    expect(erased_row).to_contain_text("node-1, node-2")
+    expect(erased_row).not_to_contain_text("[")  # no raw JSON
     shoot(page, "audit", tmp_path)
 
     page.click("nav >> text=Policy")
+    # no upstream is configured on this box: Backend B cannot be chosen, and says why
+    expect(page.locator("input[name=backend][value=B]")).to_be_disabled()
+    expect(page.locator("label:has(input[value=B])")).to_contain_text("no upstream configured")
     page.check("input[name=backend][value=A]")
     page.click("button:has-text('Save')")
     expect(page.locator(".notice")).to_contain_text("Backend set to A")

@@ -134,6 +134,30 @@ async def test_wav_stream_with_diarization_names_enrolled_and_clusters_the_rest(
         assert not (inside and d.get("speaker_label") == names[speakers[0]]), d
 
 
+async def test_a_person_enrolled_twice_is_warned_about_and_still_named(live: Api) -> None:
+    """Two profiles of one voice must not cancel each other's runner-up margin."""
+    a, b = sample_speakers()
+    reference, consent = (wav_bytes(x) for x in enrollment_audio(a))
+    status, first = await enroll(live, reference, consent, display_name="Ada Twice")
+    assert status == 201 and "possible_duplicates" not in first["data"]
+    status, second = await enroll(live, reference, consent, display_name="Ada Again")
+    assert status == 201, second
+    flagged = second["data"]["possible_duplicates"]
+    assert [d["speaker_id"] for d in flagged] == [first["data"]["id"]] and flagged[0]["score"] >= 0.85
+    assert "same person enrolled twice" in second["data"]["note"]
+    other_reference, other_consent = (wav_bytes(x) for x in enrollment_audio(b))
+    status, other = await enroll(live, other_reference, other_consent, display_name="Bo Other")
+    assert status == 201 and "possible_duplicates" not in other["data"]
+
+    client = await connect(live)
+    assert (await client.open(diarize=True))["type"] == "ready"
+    await client.send_audio(pcm16(solo_speech(a)))
+    deltas = [f for f in await client.finish() if f["type"] == "delta"]
+    labels = [d.get("speaker_label") for d in deltas]
+    named = [label for label in labels if label in ("Ada Twice", "Ada Again")]
+    assert len(named) >= 0.8 * len(labels) and "Bo Other" not in labels, labels
+
+
 async def test_bad_frames_get_error_frames_and_the_stream_goes_on(live: Api) -> None:
     client = await connect(live)
     await client.ws.send_bytes(b"\x00\x01" * 100)
@@ -290,6 +314,17 @@ async def test_policy_routes(live: Api) -> None:
     # another tenant's policy is its own
     resp = await live.client.get(f"{BASE}/policy", headers=live.headers(live.other_key))
     assert resp.status == 403  # the other tenant's key has no admin scope
+
+
+async def test_backend_b_cannot_be_chosen_without_an_upstream(api: Api) -> None:
+    """Choosing B on a box with no upstream would break every stream: refused, and nothing changes."""
+    resp = await put_policy(api, "B")
+    error = (await resp.json())["error"]
+    assert resp.status == 422 and error["code"] == "backend_unavailable" and error["details"]["field"] == "backend"
+    assert "no upstream configured" in error["message"]
+    resp = await api.client.get(f"{BASE}/policy", headers=api.headers())
+    assert (await resp.json())["data"]["backend"] == "auto"
+    assert (await put_policy(api, "A")).status == 200
 
 
 async def test_backend_b_relays_phrases_and_ignores_diarize(live: Api) -> None:
