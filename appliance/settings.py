@@ -183,6 +183,14 @@ class DiarizationSettings(_Section):
     cluster_join: float = Field(
         0.75, gt=0, lt=1, description="Cosine to a session cluster's centroid for a phrase to join it."
     )
+    duplicate_warn: float = Field(
+        0.85,
+        gt=0,
+        lt=1,
+        description="A new reference scoring this close to an enrolled profile is flagged as a likely duplicate "
+        "(one person enrolled twice); such profiles count as one voice when labelling. benchmarks/duplicates.py: "
+        "same person >= 0.93, different people <= 0.75.",
+    )
 
 
 class LoggingSettings(_Section):

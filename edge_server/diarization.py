@@ -19,7 +19,8 @@ The embeddings live only in this object and die with the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,8 +67,24 @@ class Turn:
     voice: Voice
 
 
+#: speaker id -> the other profiles of the same voice (one person enrolled more than once).
+SameVoice = Mapping[str, AbstractSet[str]]
+
+
+def runner_up(ranked: Sequence[tuple[float, str]], same_voice: SameVoice) -> float:
+    """The best score of another person than ``ranked[0]``'s: profiles of the same voice are skipped,
+    so a person enrolled twice is not held back by a margin against herself."""
+    top = ranked[0][1]
+    twins = same_voice.get(top, frozenset())
+    return next((score for score, speaker in ranked[1:] if speaker not in twins), -1.0)
+
+
 def split_turns(
-    windows: Sequence[Window], duration_s: float, live: Iterable[str], settings: DiarizationSettings
+    windows: Sequence[Window],
+    duration_s: float,
+    live: Iterable[str],
+    settings: DiarizationSettings,
+    same_voice: SameVoice | None = None,
 ) -> list[Turn]:
     """Cut a phrase where its windows change speaker.
 
@@ -84,10 +101,12 @@ def split_turns(
     guesses: list[str | None] = []
     for window in windows:
         ranked = sorted(((v, k) for k, v in window.scores.items() if k in allowed), reverse=True)
-        best = ranked[0] if ranked else (-1.0, None)
-        runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
-        ok = best[0] >= settings.window_accept and best[0] - runner_up >= settings.margin
-        guesses.append(best[1] if ok else None)
+        if not ranked:
+            guesses.append(None)
+            continue
+        best, speaker = ranked[0]
+        ok = best >= settings.window_accept and best - runner_up(ranked, same_voice or {}) >= settings.margin
+        guesses.append(speaker if ok else None)
     runs: list[list[int]] = []  # window indices
     for i, guess in enumerate(guesses):
         if runs and guesses[runs[-1][0]] == guess:
@@ -151,6 +170,8 @@ class SessionSpeakers:
 
     def __init__(self, settings: DiarizationSettings) -> None:
         self.settings = settings
+        #: Profiles of one voice (the caller refreshes it as speakers are enrolled or erased).
+        self.same_voice: SameVoice = {}
         self._clusters: list[_Cluster] = []
         self._next_spk = 0
         self._best_seen: dict[str, float] = {}  # speaker id -> best score of a long turn named so
@@ -173,8 +194,7 @@ class SessionSpeakers:
         if not ranked:
             return None
         best, speaker_id = ranked[0]
-        runner_up = ranked[1][0] if len(ranked) > 1 else -1.0
-        if best >= self.settings.accept and best - runner_up >= self.settings.margin:
+        if best >= self.settings.accept and best - runner_up(ranked, self.same_voice) >= self.settings.margin:
             return speaker_id, best
         return None
 

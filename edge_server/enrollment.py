@@ -32,6 +32,7 @@ from edge_server.disk import ensure_room
 from edge_server.erasure import deleted_error
 from edge_server.errors import ApiError, invalid_field
 from edge_server.tenancy import new_id
+from edge_server.voices import Duplicate, find_duplicates, record_duplicates
 from models.audio import AudioError, DecodedAudio, decode
 from models.preflight import Report, Role, preflight
 from models.vad import Region, speech_only, speech_regions
@@ -318,6 +319,7 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
     consent_id = new_id("cns")
     now = utc_now()
     ensure_room(settings, len(form.reference) + len(form.consent))
+    duplicates = await _duplicates_of(app, tenant_id, reference.speech)
     stored = []
     try:
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
@@ -357,6 +359,7 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
                     "recorded_at": now,
                 }
             )
+            record_duplicates(db, tenant_id, speaker_id, duplicates)
             if key is not None:
                 db.table("idempotency_keys").insert(
                     {"tenant_id": tenant_id, "key": key, "request_sha256": digest, "speaker_id": speaker_id,
@@ -384,7 +387,30 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
     row = speaker_store.get_row(db, tenant_id, speaker_id)
     assert row is not None
     enrolled_on = sorted(node for node, r in results.items() if r.ok)
-    return speaker_store.to_json(row, enrolled_on), note or fanout_note(row["enrollment_status"], results)
+    document = speaker_store.to_json(row, enrolled_on)
+    notes = [note or fanout_note(row["enrollment_status"], results)]
+    if duplicates:
+        document["possible_duplicates"] = [d.to_json() for d in duplicates]
+        notes.append(duplicate_note(duplicates))
+    return document, " ".join(n for n in notes if n) or None
+
+
+def duplicate_note(found: list[Duplicate]) -> str:
+    """What a person should know when the voice is already enrolled."""
+    names = ", ".join(f"{d.display_name} ({d.score:.2f})" for d in found)
+    return (
+        f"this voice is very close to an enrolled profile: {names}. It may be the same person enrolled twice; "
+        "both profiles count as one voice when naming speakers. Erase the one you do not need."
+    )
+
+
+async def _duplicates_of(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[Duplicate]:
+    """Likely duplicates of a new reference; best effort: an unreachable node or Redis never blocks enrollment."""
+    try:
+        return await find_duplicates(app, tenant_id, speech)
+    except Exception as exc:
+        log.warning("the duplicate check was skipped: %s", exc)
+        return []
 
 
 async def _existing(app: web.Application, row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -23,6 +23,7 @@ from edge_server.auth import Principal
 from edge_server.db import purge_wal
 from edge_server.errors import ApiError, not_found
 from edge_server.tenancy import new_id
+from edge_server.voices import forget_duplicates
 
 log = logging.getLogger("scaiecho.erasure")
 
@@ -85,6 +86,7 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> No
             [now, now, speaker_id],
         )
         db.execute("DELETE FROM idempotency_keys WHERE speaker_id = ?", [speaker_id])
+        forget_duplicates(db, speaker_id)
         db.table("erasure_jobs").insert(
             {
                 "speaker_id": speaker_id,

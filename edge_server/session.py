@@ -286,7 +286,8 @@ class Transcription:
             return []
         if outcome.windows and self._voices is not None:
             live = self._voices.live()
-            turns = split_turns(outcome.windows, duration, live, self._diarization)
+            self._speakers.same_voice = self._voices.same_voice(live)
+            turns = split_turns(outcome.windows, duration, live, self._diarization, self._speakers.same_voice)
             self._speakers.observe([(t.voice, t.end - t.start) for t in turns], live)
             labels = [self._speakers.decide(t.voice, t.end - t.start, live) for t in turns]
             bounds = [t.end for t in turns[:-1]]

@@ -1,18 +1,24 @@
-"""A session's view of its tenant's voices: live enrolled names, and phrase embedding on a node."""
+"""A tenant's voices: live enrolled names, phrase embedding on a node, and profiles of one voice.
+
+Owns the ``speaker_duplicates`` table: profiles that are likely one person enrolled twice.
+"""
 
 from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sqlite_utils
 from aiohttp import web
 
 from appliance import node_protocol as proto
 from appliance import node_registry
+from appliance.clock import utc_now
 from edge_server import appkeys
-from edge_server.diarization import Window
+from edge_server.diarization import Window, merge
 
 log = logging.getLogger("scaiecho.voices")
 
@@ -51,6 +57,10 @@ class TenantVoices:
         erasing = self.app[appkeys.ERASING]
         return {speaker_id: name for speaker_id, name in rows if speaker_id not in erasing}
 
+    def same_voice(self, live: dict[str, str]) -> dict[str, frozenset[str]]:
+        """Live speaker id -> its other live profiles of the same voice."""
+        return same_voice_groups(self.app[appkeys.DB], self.tenant_id, set(live))
+
     async def identify(self, samples: np.ndarray, live: list[str]) -> list[Window] | None:
         """Windows of ``samples`` embedded and scored on the node holding most of ``live``; None if none can."""
         if len(samples) < MIN_EMBED_SAMPLES:
@@ -71,3 +81,80 @@ class TenantVoices:
                 return windows_of(result.body)
             log.warning("node %s could not embed a phrase: %s", node.node_id, result.error)
         return None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An enrolled profile a new reference recording scores very close to."""
+
+    speaker_id: str
+    display_name: str
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        """As the enrollment response lists it."""
+        return {"speaker_id": self.speaker_id, "display_name": self.display_name, "score": round(self.score, 3)}
+
+
+async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[Duplicate]:
+    """The tenant's live profiles that ``speech`` (a reference) scores at least ``duplicate_warn`` against.
+
+    One node embeds the whole reference and scores it against every profile it holds (a duplicate
+    that no online node holds is not found; the check is best effort and never blocks enrollment).
+    """
+    threshold = app[appkeys.SETTINGS].diarization.duplicate_warn
+    cluster = app[appkeys.CLUSTER]
+    for node in (await cluster.candidates())[:2]:
+        result = await cluster.identify(node, tenant_id, speech)
+        if result.ok and result.body is not None:
+            windows = windows_of(result.body)
+            break
+    else:
+        return []
+    if not windows or not windows[0].scores:
+        return []
+    scores = merge(windows).scores
+    close = {s: v for s, v in scores.items() if v >= threshold}
+    if not close:
+        return []
+    marks = ",".join("?" * len(close))
+    rows = app[appkeys.DB].query(
+        f"SELECT id, display_name FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL AND id IN ({marks})",
+        [tenant_id, *close],
+    )
+    found = [Duplicate(r["id"], r["display_name"], close[r["id"]]) for r in rows]
+    return sorted(found, key=lambda d: -d.score)
+
+
+def record_duplicates(db: sqlite_utils.Database, tenant_id: str, speaker_id: str, found: list[Duplicate]) -> None:
+    """Remember that ``speaker_id`` is likely the same voice as each of ``found`` (inside the caller's transaction)."""
+    now = utc_now()
+    db.table("speaker_duplicates").insert_all(
+        {"tenant_id": tenant_id, "speaker_id": speaker_id, "duplicate_of": d.speaker_id, "score": d.score,
+         "created_at": now}
+        for d in found
+    )  # fmt: skip
+
+
+def forget_duplicates(db: sqlite_utils.Database, speaker_id: str) -> None:
+    """An erased speaker is nobody's duplicate any more."""
+    db.execute("DELETE FROM speaker_duplicates WHERE speaker_id = ? OR duplicate_of = ?", [speaker_id, speaker_id])
+
+
+def same_voice_groups(db: sqlite_utils.Database, tenant_id: str, live: set[str]) -> dict[str, frozenset[str]]:
+    """Each live speaker in a duplicate group -> the other live members (groups join transitively)."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for row in db.query("SELECT speaker_id, duplicate_of FROM speaker_duplicates WHERE tenant_id = ?", [tenant_id]):
+        a, b = row["speaker_id"], row["duplicate_of"]
+        if a in live and b in live:
+            parent[root(a)] = root(b)
+    groups: dict[str, set[str]] = {}
+    for member in parent:
+        groups.setdefault(root(member), set()).add(member)
+    return {m: frozenset(g - {m}) for g in groups.values() if len(g) > 1 for m in g}

@@ -222,3 +222,15 @@ def speaker_rows(speakers: list[dict[str, Any]], text_filter: str = "") -> list[
         if not needle or any(needle in cell.lower() for cell in row[:3]):
             rows.append(row)
     return rows
+
+
+def duplicate_warning(speaker: dict[str, Any]) -> str:
+    """What to tell the person when the appliance says this voice is already enrolled ('' when not)."""
+    found = speaker.get("possible_duplicates") or []
+    if not found:
+        return ""
+    names = ", ".join(f"{d.get('display_name')} ({float(d.get('score', 0)):.2f})" for d in found)
+    return (
+        f"Possible duplicate: this voice is very close to {names}. If it is the same person, "
+        "erase the profile you do not need in the Speakers tab."
+    )

@@ -45,6 +45,7 @@ from gui.viewmodels import (
     advice,
     clock,
     consent_text,
+    duplicate_warning,
     explain,
     features,
     features_text,
@@ -400,6 +401,7 @@ class MainWindow(QMainWindow):
         self.enroll_status.setText(
             f"{speaker['display_name']} is {speaker['enrollment_status']} (on {nodes})."
             + (" " + " ".join(advice(warnings)) if warnings else "")
+            + (f"\n{duplicate_warning(speaker)}" if speaker.get("possible_duplicates") else "")
         )
         self.refresh_speakers()
         if speaker["enrollment_status"] == "pending":

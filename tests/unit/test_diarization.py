@@ -108,3 +108,28 @@ def test_a_similar_voice_scoring_far_below_the_sessions_best_is_not_named() -> N
     assert speakers.decide(lookalike, 3.0, {"spk_alice": "Alice"}) == Label("spk_0")
     named = speakers.decide(genuine, 3.0, {"spk_alice": "Alice"})
     assert named is not None and named.label == "Alice"
+
+
+def test_two_profiles_of_one_voice_do_not_cancel_each_other() -> None:
+    """One person enrolled twice scores high on both profiles; the margin is against other people."""
+    live = {"spk_alice": "Alice", "spk_alice2": "Alice (2)", "spk_bob": "Bob"}
+    voice = Voice(ALICE, {"spk_alice": 0.90, "spk_alice2": 0.89, "spk_bob": 0.40})
+    alone = SessionSpeakers(DiarizationSettings(margin=0.05))
+    assert alone.decide(voice, 3.0, live) == Label("spk_0")  # without knowing they are one voice
+    speakers = SessionSpeakers(DiarizationSettings(margin=0.05))
+    speakers.same_voice = {"spk_alice": frozenset({"spk_alice2"}), "spk_alice2": frozenset({"spk_alice"})}
+    label = speakers.decide(voice, 3.0, live)
+    assert label is not None and (label.label, label.speaker_id) == ("Alice", "spk_alice")
+    # a different person close behind still withholds the name
+    close = Voice(ALICE, {"spk_alice": 0.90, "spk_alice2": 0.89, "spk_bob": 0.88})
+    fresh = SessionSpeakers(DiarizationSettings(margin=0.05))
+    fresh.same_voice = speakers.same_voice
+    assert fresh.decide(close, 3.0, live) == Label("spk_0")
+
+
+def test_turn_cutting_treats_profiles_of_one_voice_as_one() -> None:
+    settings = DiarizationSettings(margin=0.05, window_accept=0.8)
+    windows = [Window(0.8 * i, 0.8 * i + 1.6, ALICE, {"a": 0.9, "a2": 0.89, "b": 0.3}) for i in range(4)]
+    windows += [Window(0.8 * i, 0.8 * i + 1.6, BOB, {"a": 0.3, "a2": 0.3, "b": 0.9}) for i in range(4, 8)]
+    same = {"a": frozenset({"a2"}), "a2": frozenset({"a"})}
+    assert len(split_turns(windows, 8.0, ["a", "a2", "b"], settings, same)) == 2

@@ -12,6 +12,7 @@ from gui.viewmodels import (
     Transcript,
     clock,
     consent_text,
+    duplicate_warning,
     explain,
     features,
     features_text,
@@ -133,3 +134,9 @@ def test_saved_srt_cues_do_not_overlap() -> None:
     t.apply({"type": "delta", "text": "second", "start": 2.5, "end": 4.0, "speaker_label": "spk_0"})
     assert "00:00:01,000 --> 00:00:02,500\nAlice: first" in t.to_srt()
     assert "00:00:02,500 --> 00:00:04,000\nspk_0: second" in t.to_srt()
+
+
+def test_a_likely_duplicate_is_explained_in_plain_words() -> None:
+    assert duplicate_warning({"display_name": "Ada"}) == ""
+    text = duplicate_warning({"possible_duplicates": [{"speaker_id": "spk_1", "display_name": "Ada", "score": 0.967}]})
+    assert "Ada (0.97)" in text and "erase the profile you do not need" in text
