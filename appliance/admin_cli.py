@@ -12,7 +12,7 @@ from appliance.backup import BackupError, backup, restore
 from appliance.key_rotation import rotate
 from appliance.settings import Settings, load_settings
 from appliance.tls import TlsFiles, ensure_ca, fingerprint
-from edge_server.audit import verify
+from edge_server.audit import AuditSeal, verify
 from edge_server.auth import unknown_scopes
 from edge_server.db import open_database
 from edge_server.tenancy import create_key, create_tenant, find_tenant, revoke_key
@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             if done.retired:
                 print("backups taken before now can only be restored with the retired key", file=sys.stderr)
         elif args.area == "audit":
-            result = verify(db)
+            result = verify(db, AuditSeal.load_or_create(settings.data_dir))
             if not result.ok:
-                print(f"BROKEN at erasure audit row {result.broken_seq}: {result.reason}")
+                where = f" at erasure audit row {result.broken_seq}" if result.broken_seq is not None else ""
+                print(f"BROKEN{where}: {result.reason}")
                 return 1
             print(f"OK: {result.rows} erasure audit rows, head {result.head}")
         elif args.area == "tenant":

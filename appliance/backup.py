@@ -37,7 +37,15 @@ from appliance.settings import Settings
 
 FORMAT = "scaiecho-backup-v1"
 MANIFEST = "manifest.json"
-SECRET_FILES = ("cluster-secret", "tls/ca.pem", "tls/ca.key", "tls/server.pem", "tls/server.key")
+SECRET_FILES = (
+    "cluster-secret",
+    "audit-key",
+    "audit-anchor",
+    "tls/ca.pem",
+    "tls/ca.key",
+    "tls/server.pem",
+    "tls/server.key",
+)
 
 
 class BackupError(Exception):

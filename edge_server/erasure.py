@@ -164,8 +164,9 @@ def record(app: web.Application, job: dict[str, Any]) -> None:
     db = app[appkeys.DB]
     consent_id = db.execute("SELECT consent_id FROM speakers WHERE id = ?", [job["speaker_id"]]).fetchone()[0]
     audit_id = new_id("era")
+    seal = app[appkeys.AUDIT_SEAL]
     with db.atomic():
-        audit.append(
+        row = audit.append(
             db,
             {
                 "id": audit_id,
@@ -180,11 +181,14 @@ def record(app: web.Application, job: dict[str, Any]) -> None:
                 "evicted_from": job["evicted_from"],
                 "error_summary": job["error_summary"],
             },
+            seal,
         )
         db.execute(
             "UPDATE erasure_jobs SET state = 'done', audit_id = ? WHERE speaker_id = ?", [audit_id, job["speaker_id"]]
         )
         db.execute("UPDATE speakers SET erasure_audit_id = ? WHERE id = ?", [audit_id, job["speaker_id"]])
+    seal.move_anchor(row["seq"], row["row_hash"])
+    app[appkeys.METRICS].audit_head.set(row["seq"])
 
 
 async def complete(app: web.Application, speaker_id: str) -> Receipt:

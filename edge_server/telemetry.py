@@ -33,6 +33,11 @@ class Metrics:
             registry=self.registry,
         )
         self.erasures = Counter("scaiecho_erasures", "Completed speaker erasures.", registry=self.registry)
+        self.audit_head = Gauge(
+            "scaiecho_erasure_audit_head_seq",
+            "Sequence number of the newest erasure audit row this process wrote (compare with `audit verify`).",
+            registry=self.registry,
+        )
         self.streams_open = Gauge("scaiecho_streams_open", "Open transcription streams.", registry=self.registry)
         self.stream_latency = Histogram(
             "scaiecho_stream_delta_latency_seconds",

@@ -487,3 +487,64 @@ async def test_health_says_warming_until_a_restarted_node_holds_its_speakers_aga
     warming = [b for b in seen if b["status"] == "warming"]
     assert warming and warming[0]["warming_nodes"] == ["node-b"], seen[:3]
     assert seen[-1] == {"status": "ok", "redis": "ok", "nodes_online": 2, "asr": "ok", "disk": "ok"}
+
+
+def _open_for_attack(path: Path) -> sqlite3.Connection:
+    """The database file as an attacker with file access has it: triggers dropped."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER erasure_audit_immutable_update")
+    conn.execute("DROP TRIGGER erasure_audit_immutable_delete")
+    conn.commit()
+    return conn
+
+
+def _rehash_from(conn: sqlite3.Connection, seq: int) -> None:
+    """Recompute the plain SHA-256 chain from row ``seq`` on (what a forger without the key can do)."""
+    from edge_server.audit import CHAINED, row_hash
+
+    conn.row_factory = sqlite3.Row
+    prev = conn.execute("SELECT row_hash FROM erasure_audit WHERE seq = ?", [seq - 1]).fetchone()[0]
+    for row in conn.execute("SELECT * FROM erasure_audit WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
+        new = row_hash(prev, {c: row[c] for c in CHAINED})
+        conn.execute("UPDATE erasure_audit SET prev_hash = ?, row_hash = ? WHERE seq = ?", [prev, new, row["seq"]])
+        prev = new
+    conn.commit()
+
+
+@pytest.mark.parametrize(
+    ("attack", "expected"),
+    [
+        ("edited and re-hashed", "BROKEN at erasure audit row 2: MAC does not match"),
+        ("forged row appended", "BROKEN at erasure audit row 4: has no MAC after keyed rows"),
+        ("newest row deleted", "BROKEN at erasure audit row 3: the newest rows were deleted"),
+        ("newest row and anchor deleted", "names erasure row"),
+        ("a blob value", "BROKEN at erasure audit row 2: holds a value of the wrong type"),
+    ],
+)
+async def test_audit_verify_catches_what_a_plain_hash_chain_cannot(cell: Cell, attack: str, expected: str) -> None:
+    for _ in range(3):
+        assert (await cell.delete(f"/speakers/{await cell.enroll()}"))[0] == 200
+    settings = cell.api.settings
+    assert audit_verify(settings.data_dir).returncode == 0
+    conn = _open_for_attack(settings.db_path)
+    if attack == "edited and re-hashed":
+        conn.execute("UPDATE erasure_audit SET blob_bytes_deleted = 0 WHERE seq = 2")
+        _rehash_from(conn, 2)
+    elif attack == "forged row appended":
+        conn.execute(
+            "INSERT INTO erasure_audit SELECT 4, 'era_forged', tenant_id, speaker_id, consent_id, requested_by_key_id, "
+            "requested_at, completed_at, blob_ids, blob_bytes_deleted, evicted_from, error_summary, prev_hash, "
+            "row_hash, NULL FROM erasure_audit WHERE seq = 3"
+        )
+        _rehash_from(conn, 4)
+    elif attack.startswith("newest row"):
+        conn.execute("DELETE FROM erasure_audit WHERE seq = 3")
+        conn.commit()
+        if "anchor" in attack:
+            (settings.data_dir / "audit-anchor").unlink()
+    else:
+        conn.execute("UPDATE erasure_audit SET consent_id = X'00ff' WHERE seq = 2")
+        conn.commit()
+    conn.close()
+    broken = audit_verify(settings.data_dir)
+    assert broken.returncode == 1 and expected in broken.stdout, broken.stdout + broken.stderr
