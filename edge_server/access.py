@@ -6,6 +6,7 @@ from aiohttp import web
 
 from edge_server import appkeys
 from edge_server.auth import Principal, missing_scope
+from edge_server.auth_guard import key_id_of, too_many_attempts
 from edge_server.errors import ApiError
 from edge_server.tenancy import authenticate
 
@@ -29,12 +30,24 @@ def bearer_token(request: web.Request, allow_query: bool = False) -> str | None:
     return None
 
 
+def checked_key(request: web.Request, token: str) -> Principal | None:
+    """The key's principal, counting failures per address and key id; 429 once they are too many."""
+    guard = request.app[appkeys.AUTH_GUARD]
+    address, key_id = request.remote, key_id_of(token)
+    if wait := guard.retry_after(address, key_id):
+        raise too_many_attempts(wait)
+    principal = authenticate(request.app[appkeys.DB], token)
+    if principal is None:
+        guard.failed(address, key_id)
+    return principal
+
+
 def authorize(request: web.Request, scope: str, allow_query: bool = False) -> Principal:
     """The caller's principal if it holds ``scope``; else 401 or 403 per the contract."""
     token = bearer_token(request, allow_query)
     if not token:
         raise UNAUTHENTICATED
-    principal = authenticate(request.app[appkeys.DB], token)
+    principal = checked_key(request, token)
     if principal is None:
         raise KEY_REJECTED
     lacking = missing_scope(principal.scopes, scope)

@@ -17,12 +17,20 @@ log = logging.getLogger("scaiecho.edge")
 class ApiError(Exception):
     """An error the client should see: ``{"error": {"code", "message", "details"}}``."""
 
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details or {}
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         """The JSON document sent to the client."""
@@ -33,7 +41,7 @@ class ApiError(Exception):
 
     def response(self) -> web.Response:
         """As an aiohttp response."""
-        return web.json_response(self.body(), status=self.status, dumps=_dumps)
+        return web.json_response(self.body(), status=self.status, dumps=_dumps, headers=self.headers)
 
 
 def _dumps(obj: Any) -> str:

@@ -88,13 +88,25 @@ def checked_request(principal: Principal, body: dict[str, Any]) -> tuple[str, li
     return name.strip(), scopes
 
 
+def revocable(db: sqlite_utils.Database, principal: Principal, key_id: str) -> None:
+    """404 for a key that is not the tenant's; 409 for the caller's own key (nobody locks themselves out)."""
+    if not key_rows(db, principal.tenant_id, key_id):
+        raise not_found("key")
+    if key_id == principal.key_id:
+        raise ApiError(
+            409,
+            "own_key",
+            "a key cannot revoke itself; revoke it with another key that holds scaiecho:admin",
+            {"key_id": key_id},
+        )
+
+
 @routes.delete(f"{BASE}/keys/{{key_id}}")
 async def revoke(request: web.Request) -> web.Response:
-    """Revoke at once (idempotent); another tenant's key is a 404 like a missing one."""
+    """Revoke at once (idempotent); another tenant's key is a 404 like a missing one, the caller's own a 409."""
     principal = authorize(request, auth.ADMIN)
     key_id = request.match_info["key_id"]
     db = request.app[appkeys.DB]
-    if not key_rows(db, principal.tenant_id, key_id):
-        raise not_found("key")
+    revocable(db, principal, key_id)
     revoke_key(db, key_id, principal.tenant_id)
     return json_response(key_rows(db, principal.tenant_id, key_id)[0])

@@ -193,3 +193,19 @@ async def test_idle_sessions_end(
     assert (await api.client.get("/admin/policy")).status == 200
     await asyncio.sleep(1.5)
     assert (await api.client.get("/admin/policy", allow_redirects=False)).status == 303
+
+
+async def test_guessing_keys_at_the_sign_in_form_is_held_off(
+    api_factory: ApiFactory, tmp_path: Path, redis_server: BundledRedis, cluster_secret: Path, nodes: list[NodeProcess]
+) -> None:
+    settings = make_settings(
+        tmp_path / "data", redis_server.url, cluster_secret, server={"auth_failures_per_address": 4}
+    )
+    api = await api_factory(settings)
+    assert [(await sign_in(api, f"sce_guess{i}_x"))[0] for i in range(4)] == [401] * 4
+    form_page = await (await api.client.get("/admin/login")).text()
+    resp = await api.client.post(
+        "/admin/login", data={"signin_token": field(form_page, "signin_token"), "api_key": api.key}
+    )
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in await resp.text()

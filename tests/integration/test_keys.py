@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.integration.conftest import Api
+from appliance.settings import Settings
+from tests.integration.conftest import Api, ApiFactory
 from tests.integration.test_streaming import Client, connect, key_with
 
 BASE = "/v1/modules/scaiecho"
@@ -84,3 +85,44 @@ async def test_revoking_through_the_api_closes_an_open_stream(relay_api: Api) ->
     assert error["code"] == "unauthenticated"
     await asyncio.wait_for(client.until_closed(), 10)
     assert client.ws.close_code == 4401
+
+
+async def test_an_admin_key_cannot_revoke_itself(api: Api) -> None:
+    """Not even the bootstrap key: an admin must never lock the tenant out by accident."""
+    listed = (await (await api.client.get(f"{BASE}/keys", headers=api.headers())).json())["data"]
+    own = next(k["id"] for k in listed if k["name"] == "bootstrap")
+    resp = await api.client.delete(f"{BASE}/keys/{own}", headers=api.headers())
+    body = await resp.json()
+    assert resp.status == 409 and body["error"]["code"] == "own_key", body
+    assert (await api.client.get(f"{BASE}/keys", headers=api.headers())).status == 200  # still valid
+    # another admin key may revoke it
+    second = key_with(api, ["scaiecho:admin"])
+    assert (await api.client.delete(f"{BASE}/keys/{own}", headers=api.headers(second))).status == 200
+    assert (await api.client.get(f"{BASE}/keys", headers=api.headers())).status == 401
+
+
+async def test_guessing_keys_is_answered_429_with_retry_after(api_factory: ApiFactory, settings: Settings) -> None:
+    limits = settings.server.model_copy(update={"auth_failures_per_address": 5, "auth_failures_per_key": 3})
+    api = await api_factory(settings.model_copy(update={"server": limits}))
+    statuses = []
+    for i in range(6):
+        resp = await api.client.get(f"{BASE}/speakers", headers=api.headers(f"sce_guess{i}_wrong"))
+        statuses.append(resp.status)
+    assert statuses == [401] * 5 + [429]
+    assert int(resp.headers["Retry-After"]) > 0
+    body = await resp.json()
+    assert body["error"]["code"] == "rate_limited" and body["error"]["details"]["retry_after_s"] > 0
+    # while held off, even the right key from that address is not checked
+    assert (await api.client.get(f"{BASE}/speakers", headers=api.headers())).status == 429
+
+
+async def test_a_key_id_under_attack_is_held_off(api_factory: ApiFactory, settings: Settings) -> None:
+    limits = settings.server.model_copy(update={"auth_failures_per_address": 100, "auth_failures_per_key": 3})
+    api = await api_factory(settings.model_copy(update={"server": limits}))
+    key_id = api.key.split("_")[1]
+    for _ in range(3):
+        resp = await api.client.get(f"{BASE}/speakers", headers=api.headers(f"sce_{key_id}_wrongsecret"))
+        assert resp.status == 401
+    assert (await api.client.get(f"{BASE}/speakers", headers=api.headers())).status == 429
+    # other keys still work
+    assert (await api.client.get(f"{BASE}/speakers", headers=api.headers(api.other_key))).status == 200
