@@ -5,6 +5,11 @@ thread runs jobs one at a time, always the most urgent first: a closed phrase (`
 phrase decoded ahead while its closing silence runs (`AHEAD`), then the partial text of a phrase
 still being spoken (`PARTIAL`). A job decoded ahead is promoted to `FINAL` when its phrase
 closes; a job nobody waits for any more is dropped before it runs.
+
+Between sessions the queue is fair (start-time fair queuing): among jobs of the same priority,
+the one whose session has used the least decode time goes first, so a client sending audio far
+faster than real time takes its turn with the others instead of ahead of them. A session that
+starts (or comes back from idle) begins level with the least-served active session.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class AsrJob:
     samples: np.ndarray
     language: str | None
     future: asyncio.Future[list[Segment]] = field(repr=False)
+    #: The session the job belongs to (None: a one-off, e.g. a whole-file transcription).
+    owner: str | None = None
 
     def promote(self) -> None:
         """Its phrase closed: decode it before anything ahead or partial."""
@@ -61,6 +68,7 @@ class AsrScheduler:
         self._worker: asyncio.Task[None] | None = None
         self._load = 0.0  # exponentially weighted share of time spent decoding phrases
         self._load_at = time.monotonic()
+        self._served: dict[str | None, float] = {}  # decode seconds per owner with work queued or recent
 
     @property
     def model_name(self) -> str:
@@ -99,18 +107,25 @@ class AsrScheduler:
             job.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, samples: np.ndarray, language: str | None, priority: int) -> AsrJob:
-        """Queue a decode of (n,) float32 16 kHz audio."""
-        job = AsrJob(priority, next(self._seq), samples, language, asyncio.get_running_loop().create_future())
+    def submit(self, samples: np.ndarray, language: str | None, priority: int, owner: str | None = None) -> AsrJob:
+        """Queue a decode of (n,) float32 16 kHz audio for session ``owner``."""
+        future = asyncio.get_running_loop().create_future()
+        job = AsrJob(priority, next(self._seq), samples, language, future, owner)
+        if owner not in self._served:  # a newcomer starts level with the least-served, never ahead of all
+            self._served[owner] = min(self._served.values(), default=0.0)
         self._jobs.append(job)
         self._wake.set()
         return job
+
+    def forget(self, owner: str) -> None:
+        """The session ended: drop its share."""
+        self._served.pop(owner, None)
 
     def _next(self) -> AsrJob | None:
         self._jobs = [j for j in self._jobs if not j.future.done()]
         if not self._jobs:
             return None
-        job = min(self._jobs, key=lambda j: (j.priority, j.seq))
+        job = min(self._jobs, key=lambda j: (j.priority, self._served.get(j.owner, 0.0), j.seq))
         self._jobs.remove(job)
         return job
 
@@ -124,6 +139,7 @@ class AsrScheduler:
                 continue
             self._track()
             self._running = job
+            started = time.monotonic()
             try:
                 # partials are shown and replaced: they skip the word alignment finals need
                 decode = functools.partial(self.transcriber.transcribe, words=job.priority != PARTIAL)
@@ -136,5 +152,7 @@ class AsrScheduler:
                 if not job.future.done():
                     job.future.set_result(result)
             finally:
+                if job.owner in self._served or job.owner is None:
+                    self._served[job.owner] = self._served.get(job.owner, 0.0) + time.monotonic() - started
                 self._track()
                 self._running = None

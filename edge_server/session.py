@@ -40,6 +40,7 @@ from models.audio import SAMPLE_RATE
 from models.base import Segment, Word
 from models.vad import CHUNK, Phrase, PhraseSegmenter, StreamingVad
 
+_sessions = itertools.count()
 log = logging.getLogger("scaiecho.session")
 
 Emit = Callable[[ServerFrame], Awaitable[None]]
@@ -102,6 +103,8 @@ class Transcription:
         #: (samples received so far, monotonic time) per fed chunk, to time each phrase's delta
         self._arrivals: deque[tuple[int, float]] = deque()
         self._asr = asr
+        #: This session's share of the shared ASR queue (edge_server/asr_scheduler.py).
+        self._owner = f"session-{next(_sessions)}"
         self._relay = relay
         self._voices = voices if backend == "A" else None  # Backend B ignores diarize
         self._diarization = settings.diarization
@@ -177,6 +180,8 @@ class Transcription:
             self._ahead = None
         self._speakers.forget()
         self._audio = np.zeros(0, dtype=np.float32)
+        if self._asr is not None:
+            self._asr.forget(self._owner)
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         return self._audio[max(0, start - self._base) : max(0, end - self._base)].copy()
@@ -212,7 +217,9 @@ class Transcription:
             self._ahead = None
         if guess is not None and self._ahead is None:
             audio = self._slice(guess.start, guess.end)
-            self._ahead = _Ahead(guess, self._asr.submit(audio, self.language, AHEAD), self._identify(audio))
+            self._ahead = _Ahead(
+                guess, self._asr.submit(audio, self.language, AHEAD, self._owner), self._identify(audio)
+            )
 
     async def _close(self, phrase: Phrase) -> None:
         await self._slots.acquire()  # backpressure: at most max_pending_phrases in flight
@@ -226,7 +233,7 @@ class Transcription:
                 ahead.cancel()
             if self.backend == "A":
                 assert self._asr is not None
-                job = self._asr.submit(audio, self.language, FINAL)
+                job = self._asr.submit(audio, self.language, FINAL, self._owner)
                 task = asyncio.get_running_loop().create_task(self._outcome_a(job, self._identify(audio)))
             else:
                 task = asyncio.get_running_loop().create_task(self._outcome_b(audio))
@@ -332,7 +339,7 @@ class Transcription:
         if now - max(start, self._partial_at) < self.settings.partial_interval_s * SAMPLE_RATE:
             return
         self._partial_at = now
-        job = self._asr.submit(self._slice(start, now), self.language, PARTIAL)
+        job = self._asr.submit(self._slice(start, now), self.language, PARTIAL, self._owner)
         self._partial = asyncio.get_running_loop().create_task(self._send_partial(job, start))
 
     async def _send_partial(self, job: AsrJob, start: int) -> None:

@@ -70,3 +70,35 @@ async def test_a_failing_decode_fails_its_job_only() -> None:
         assert outcome[1] == [Segment(0.0, 1.0, "job 7")]
     finally:
         await scheduler.stop()
+
+
+async def test_a_session_flooding_the_queue_does_not_delay_another_sessions_phrase() -> None:
+    """Fair between sessions: within a priority, the least-served session goes first."""
+    engine = RecordingEngine()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    try:
+        jobs = [scheduler.submit(job_audio(1), None, FINAL, owner="fast")]
+        await asyncio.sleep(0.05)  # the worker is blocked inside the fast session's first phrase
+        jobs += [scheduler.submit(job_audio(10 + i), None, FINAL, owner="fast") for i in range(4)]
+        jobs.append(scheduler.submit(job_audio(99), None, FINAL, owner="live"))
+        engine.release.set()
+        await asyncio.gather(*(j.future for j in jobs))
+        # the live session's phrase runs right after the one in progress, not after the fast four
+        assert engine.order[:2] == [1.0, 99.0]
+        assert engine.order[2:] == [10.0, 11.0, 12.0, 13.0]
+    finally:
+        await scheduler.stop()
+
+
+async def test_without_owners_the_queue_keeps_its_order() -> None:
+    engine = RecordingEngine()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    try:
+        jobs = [scheduler.submit(job_audio(tag), None, FINAL) for tag in (1, 2, 3)]
+        engine.release.set()
+        await asyncio.gather(*(j.future for j in jobs))
+        assert engine.order == [1.0, 2.0, 3.0]
+    finally:
+        await scheduler.stop()
