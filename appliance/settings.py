@@ -28,6 +28,13 @@ class ServerSettings(_Section):
 
     host: str = Field("127.0.0.1", description="Address the edge server binds to.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port of the edge server (0 = any free port).")
+    auth_failures_per_address: int = Field(
+        30, ge=1, description="Failed API key checks one client address may make per window before it gets 429."
+    )
+    auth_failures_per_key: int = Field(
+        10, ge=1, description="Failed checks against one key id (from any address) per window before 429."
+    )
+    auth_failure_window_s: float = Field(60.0, gt=0, description="The sliding window of the two limits above.")
     min_free_bytes: int = Field(
         128 * 1024 * 1024,
         ge=0,
@@ -136,6 +143,13 @@ class StreamSettings(_Section):
     )
     idle_timeout_s: float = Field(
         60.0, gt=0, description="A stream that sends nothing for this long gets an error frame and is closed."
+    )
+    max_file_decodes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Files POST /transcriptions decodes at once, box-wide; more wait their turn. Each holds "
+        "its upload and about 10 s of decoded audio, however long the file expands to.",
     )
     max_pending_phrases: int = Field(
         3, ge=1, le=64, description="Closed phrases awaiting ASR per session before reading more audio stops."

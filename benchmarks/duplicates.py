@@ -51,16 +51,13 @@ def main() -> None:
     others = [unit(load_speech(p)) for p in sorted((DATA / "train-clean-100").rglob("*.flac"))]
 
     same = [float(a @ b) for vectors in known.values() for a, b in itertools.combinations(vectors, 2)]
-    different = [
-        float(a @ b)
-        for (_, va), (_, vb) in itertools.combinations(known.items(), 2)
-        for a in va
-        for b in vb
-    ]
+    different = [float(a @ b) for (_, va), (_, vb) in itertools.combinations(known.items(), 2) for a in va for b in vb]
     different += [float(a @ o) for vectors in known.values() for a in vectors for o in others]
     same_arr, diff_arr = np.array(same), np.array(different)
     print(f"GE2E, {args.chunk_s:g} s chunks: {len(same)} same-person pairs, {len(different)} different-person pairs")
-    print(f"same person: min {same_arr.min():.3f}, p5 {np.percentile(same_arr, 5):.3f}, median {np.median(same_arr):.3f}")
+    print(
+        f"same person: min {same_arr.min():.3f}, p5 {np.percentile(same_arr, 5):.3f}, median {np.median(same_arr):.3f}"
+    )
     print(
         f"different people: max {diff_arr.max():.3f}, p99 {np.percentile(diff_arr, 99):.3f}, "
         f"median {np.median(diff_arr):.3f}"

@@ -14,6 +14,8 @@ from appliance.crypto import Keyring, cluster_token
 from appliance.settings import Settings
 from edge_server import appkeys, metrics
 from edge_server.asr_scheduler import AsrScheduler
+from edge_server.audit import AuditSeal, anchor_forward
+from edge_server.auth_guard import AuthGuard, GuardLimits
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.console import views as console
@@ -39,6 +41,9 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     if removed:
         log.info("removed %d orphan blob files left by an interrupted enrollment", removed)
     app[appkeys.BLOBS] = store
+    seal = AuditSeal.load_or_create(settings.data_dir)
+    anchor_forward(db, seal)
+    app[appkeys.AUDIT_SEAL] = seal
     yield
     db.conn.close()
 
@@ -91,6 +96,11 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.REWARMING] = {}
     app[appkeys.NEXT_HEALTH_CHECK] = {}
     app[appkeys.WAL_PURGE_OWED] = set()
+    app[appkeys.FILE_DECODES] = asyncio.Semaphore(settings.stream.max_file_decodes)
+    server = settings.server
+    app[appkeys.AUTH_GUARD] = AuthGuard(
+        GuardLimits(server.auth_failures_per_address, server.auth_failures_per_key, server.auth_failure_window_s)
+    )
     app[appkeys.CONSOLE_CREATED] = {}
     app[appkeys.METRICS] = Metrics()
     app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])

@@ -10,6 +10,8 @@ from redis.asyncio import Redis
 
 from appliance.settings import Settings
 from edge_server.asr_scheduler import AsrScheduler
+from edge_server.audit import AuditSeal
+from edge_server.auth_guard import AuthGuard
 from edge_server.blobs import BlobStore
 from edge_server.cluster import Cluster
 from edge_server.relay import SpeechRelay
@@ -33,6 +35,12 @@ ERASING = web.AppKey("erasing", set[str])
 KNOWN_BOOTS = web.AppKey("known_boots", dict[str, str])
 #: Re-warm tasks of joining nodes, by node id.
 REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])
+#: Whole-file decodes running at once, box-wide (`stream.max_file_decodes`).
+FILE_DECODES = web.AppKey("file_decodes", asyncio.Semaphore)
+#: Failed API key checks per address and key id (edge_server/auth_guard.py).
+AUTH_GUARD = web.AppKey("auth_guard", AuthGuard)
+#: The erasure audit log's key and anchor (edge_server/audit.py).
+AUDIT_SEAL = web.AppKey("audit_seal", AuditSeal)
 #: Non-empty while an erasure's WAL purge is owed (edge_server/erasure.py: purge_freed_pages).
 WAL_PURGE_OWED = web.AppKey("wal_purge_owed", set[str])
 #: node id -> monotonic time of its next holdings check (edge_server/warming.py: heal_nodes).

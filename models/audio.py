@@ -8,6 +8,8 @@ untrusted input, and anything but the five supported containers is refused up fr
 from __future__ import annotations
 
 import io
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -68,53 +70,90 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+class AudioPieces:
+    """A whole file decoded piece by piece: (n,) float32 at 16 kHz, about ``piece_s`` at a time.
+
+    Memory stays at one piece whatever the file expands to (a few MB of FLAC can hold hours of
+    silence), and decoding stops after ``max_duration_s``. ``format``, ``sample_rate_in`` and
+    ``channels_in`` are known once the first piece came out; ``truncated`` once the last did.
+    Raises an `AudioError` (from the first ``next``) for anything that is not decodable audio.
+    """
+
+    def __init__(self, data: bytes, max_duration_s: float, piece_s: float = 10.0) -> None:
+        if not data:
+            raise EmptyAudio("the file is empty")
+        fmt = sniff_format(data)
+        if fmt is None:
+            raise UnsupportedFormat("not a wav, mp3, flac, ogg or m4a file")
+        self.data = data
+        self.format = fmt
+        self.max_samples = int(max_duration_s * SAMPLE_RATE)
+        self.piece = max(1, int(piece_s * SAMPLE_RATE))
+        self.sample_rate_in = 0
+        self.channels_in = 0
+        self.truncated = False
+        self.samples_out = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            yield from self._pieces()
+        except AudioError:
+            raise
+        # Hostile headers (a WAV format tag of 0 or 0xFFFF, 0 or 65535 bits per sample) surface from
+        # PyAV as any of these; every one is the file's fault, never the server's.
+        except (av.FFmpegError, ValueError, IndexError, AttributeError, TypeError, OverflowError, ZeroDivisionError) as exc:  # fmt: skip  # noqa: E501
+            raise UndecodableAudio(f"the {self.format} file could not be decoded (corrupt or truncated)") from exc
+        if self.samples_out == 0:
+            raise UndecodableAudio(f"the {self.format} file holds no audio samples")
+
+    def _pieces(self) -> Iterator[np.ndarray]:
+        pending: list[np.ndarray] = []
+        held = 0
+        with av.open(io.BytesIO(self.data), mode="r", format=DEMUXERS[self.format]) as container:
+            if not container.streams.audio:
+                raise UndecodableAudio(f"the {self.format} file has no audio stream")
+            stream = container.streams.audio[0]
+            self.sample_rate_in = int(stream.codec_context.sample_rate or 0)
+            self.channels_in = int(stream.codec_context.channels or 0)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+            def resampled(frame: av.AudioFrame | None) -> Iterator[np.ndarray]:
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1)
+
+            frames = (out for frame in container.decode(stream) for out in resampled(frame))
+            for chunk in itertools.chain(frames, resampled(None)):
+                room = self.max_samples - self.samples_out - held
+                if len(chunk) >= room:
+                    pending.append(chunk[:room])
+                    held += min(len(chunk), room)
+                    self.truncated = len(chunk) > room or self.truncated
+                    break
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= self.piece:
+                    yield self._emit(pending)
+                    pending, held = [], 0
+        if held:
+            yield self._emit(pending)
+
+    def _emit(self, chunks: list[np.ndarray]) -> np.ndarray:
+        out = np.concatenate(chunks).astype(np.float32, copy=False)
+        np.clip(out, -1.0, 1.0, out=out)
+        self.samples_out += len(out)
+        return out
+
+
 def decode(data: bytes, max_duration_s: float) -> DecodedAudio:
     """Decode ``data`` (a whole file) to 16 kHz mono, stopping after ``max_duration_s``."""
-    if not data:
-        raise EmptyAudio("the file is empty")
-    fmt = sniff_format(data)
-    if fmt is None:
-        raise UnsupportedFormat("not a wav, mp3, flac, ogg or m4a file")
-    max_samples = int(max_duration_s * SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    total = 0
-    truncated = False
-    try:
-        with av.open(io.BytesIO(data), mode="r", format=DEMUXERS[fmt]) as container:
-            if not container.streams.audio:
-                raise UndecodableAudio(f"the {fmt} file has no audio stream")
-            stream = container.streams.audio[0]
-            sample_rate_in = int(stream.codec_context.sample_rate or 0)
-            channels_in = int(stream.codec_context.channels or 0)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    chunk = out.to_ndarray().reshape(-1)
-                    chunks.append(chunk)
-                    total += len(chunk)
-                if total > max_samples:
-                    truncated = True
-                    break
-            if not truncated:
-                for out in resampler.resample(None):
-                    chunks.append(out.to_ndarray().reshape(-1))
-    except AudioError:
-        raise
-    # Hostile headers (a WAV format tag of 0 or 0xFFFF, 0 or 65535 bits per sample) surface from
-    # PyAV as any of these; every one is the file's fault, never the server's.
-    except (av.FFmpegError, ValueError, IndexError, AttributeError, TypeError, OverflowError, ZeroDivisionError) as exc:
-        raise UndecodableAudio(f"the {fmt} file could not be decoded (corrupt or truncated)") from exc
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
-    if truncated:
-        samples = samples[:max_samples]
-    if len(samples) == 0:
-        raise UndecodableAudio(f"the {fmt} file holds no audio samples")
+    pieces = AudioPieces(data, max_duration_s)
+    samples = np.concatenate(list(pieces))
     return DecodedAudio(
-        samples=np.clip(samples, -1.0, 1.0),
-        format=fmt,
-        sample_rate_in=sample_rate_in,
-        channels_in=channels_in,
-        truncated=truncated,
+        samples=samples,
+        format=pieces.format,
+        sample_rate_in=pieces.sample_rate_in,
+        channels_in=pieces.channels_in,
+        truncated=pieces.truncated,
     )
 
 

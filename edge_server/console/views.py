@@ -24,6 +24,7 @@ from aiohttp import web
 from appliance import node_registry
 from edge_server import appkeys, auth
 from edge_server import speakers as speaker_store
+from edge_server.access import checked_key
 from edge_server.audit import verify
 from edge_server.auth import missing_scope
 from edge_server.console import health, sessions
@@ -31,9 +32,9 @@ from edge_server.console.sessions import ConsoleSession
 from edge_server.erasure import erase
 from edge_server.errors import ApiError
 from edge_server.policy import BACKENDS, get_policy, set_policy, unavailable_choice
-from edge_server.routes.keys import checked_request, key_rows
+from edge_server.routes.keys import checked_request, key_rows, revocable
 from edge_server.routes.speakers import live_speaker
-from edge_server.tenancy import authenticate, create_key, revoke_key
+from edge_server.tenancy import create_key, revoke_key
 from edge_server.voices import same_voice_groups
 from edge_server.warming import enrolled_on, rewarm, warming_node_ids
 
@@ -203,7 +204,12 @@ async def login(request: web.Request) -> web.Response:
         return _signin_page(request, 403, "The sign-in form expired or did not come from this console; try again.")
     key = form.get("api_key")
     db = request.app[appkeys.DB]
-    principal = authenticate(db, key.strip()) if isinstance(key, str) else None
+    try:
+        principal = checked_key(request, key.strip()) if isinstance(key, str) and key.strip() else None
+    except ApiError as exc:  # too many failed sign-ins
+        response = _signin_page(request, exc.status, f"Too many failed sign-ins: {exc.message}.")
+        response.headers.update(exc.headers)
+        return response
     if principal is None:
         return _signin_page(request, 401, "That is not a live API key.")
     if auth.ADMIN not in principal.scopes:
@@ -369,7 +375,7 @@ async def audit(request: web.Request, session: ConsoleSession) -> web.Response:
         "row_hash FROM erasure_audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
         [tenant_id, LIST_LIMIT],
     )
-    chain = verify(request.app[appkeys.DB])
+    chain = verify(request.app[appkeys.DB], request.app[appkeys.AUDIT_SEAL])
     own_break = None
     if chain.broken_seq is not None:
         found = request.app[appkeys.DB].execute(
@@ -419,8 +425,7 @@ async def key_revoke(request: web.Request, session: ConsoleSession) -> web.Respo
     """Revoke at once; another tenant's key id is 'no such key', like a missing one."""
     key_id = request.match_info["key_id"]
     db = request.app[appkeys.DB]
-    if not key_rows(db, session.principal.tenant_id, key_id):
-        raise ApiError(404, "not_found", "no such key")
+    revocable(db, session.principal, key_id)
     revoke_key(db, key_id, session.principal.tenant_id)
     raise web.HTTPSeeOther(f"{PREFIX}/keys")
 

@@ -31,7 +31,7 @@ from edge_server.stream_protocol import (
 )
 from edge_server.tenancy import authenticate, new_id
 from edge_server.voices import TenantVoices
-from models.audio import SAMPLE_RATE, AudioError, decode
+from models.audio import SAMPLE_RATE, AudioError, AudioPieces
 from models.stream_audio import ContainerDecoder, PcmDecoder, StreamDecoder, StreamFormatError, WavDecoder
 
 log = logging.getLogger("scaiecho.stream")
@@ -262,15 +262,32 @@ async def transcribe_file(request: web.Request) -> web.Response:
     data, diarize, language = await _transcription_form(request)
     if diarize and (lacking := missing_scope(principal.scopes, auth.DIARIZE)) is not None:
         raise ApiError(403, "forbidden", f"diarize needs the {lacking} scope", {"required_scope": lacking})
-    settings = request.app[appkeys.SETTINGS]
-    try:
-        audio = await asyncio.to_thread(decode, data, settings.stream.max_session_s)
-    except AudioError as exc:
-        raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
     try:
         backend = _backend(request.app, principal.tenant_id)
     except NoBackend as exc:
         raise ApiError(503, exc.code, exc.message) from exc
+    # Decoded a piece at a time and fed as it comes: memory is one piece per request however far
+    # the file expands, and the box decodes at most `stream.max_file_decodes` files at once.
+    async with request.app[appkeys.FILE_DECODES]:
+        return await _transcribe_pieces(request, principal, backend, data, diarize, language, output)
+
+
+async def _transcribe_pieces(
+    request: web.Request,
+    principal: Principal,
+    backend: Literal["A", "B"],
+    data: bytes,
+    diarize: bool,
+    language: str | None,
+    output: str,
+) -> web.Response:
+    settings = request.app[appkeys.SETTINGS]
+    try:
+        audio = AudioPieces(data, settings.stream.max_session_s)
+        pieces = iter(audio)
+        first = await asyncio.to_thread(next, pieces, None)
+    except AudioError as exc:
+        raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
     segments: list[DeltaFrame] = []
     errors: list[ErrorFrame] = []
 
@@ -282,9 +299,13 @@ async def transcribe_file(request: web.Request) -> web.Response:
 
     session = _session(request.app, principal, backend, collect, diarize=diarize, language=language, realtime=False)
     try:
-        piece = 10 * SAMPLE_RATE
-        for i in range(0, len(audio.samples), piece):
-            await session.feed(audio.samples[i : i + piece])
+        piece = first
+        while piece is not None:
+            await session.feed(piece)
+            try:
+                piece = await asyncio.to_thread(next, pieces, None)
+            except AudioError as exc:  # corrupt further in
+                raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
         await session.finish()
     except BaseException:
         await session.abort()
@@ -300,7 +321,7 @@ async def transcribe_file(request: web.Request) -> web.Response:
     return json_response(
         {
             "backend_used": backend,
-            "duration_s": round(audio.duration_s, 3),
+            "duration_s": round(audio.samples_out / SAMPLE_RATE, 3),
             "truncated": audio.truncated,
             "segments": [_segment_json(s) for s in segments],
         }

@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 
 from appliance.redis_server import BundledRedis
@@ -415,6 +417,22 @@ async def test_transcriptions_refusals(live: Api) -> None:
     for form, key, query, status, code in cases:
         resp = await live.client.post(f"{BASE}/transcriptions{query}", data=form, headers=live.headers(key))
         assert (resp.status, (await resp.json())["error"]["code"]) == (status, code)
+
+
+async def test_a_file_that_expands_enormously_is_transcribed_in_bounded_memory(live: Api) -> None:
+    """A decompression bomb: 20 minutes of silence in a small FLAC. Decoded whole it would take
+    77 MB of samples (and copies of them); decoded a piece at a time it takes a few MB."""
+    silence = encode(np.zeros(20 * 60 * SAMPLE_RATE, np.float32), "flac")
+    assert len(silence) < 2_000_000
+    tracemalloc.start()
+    try:
+        resp = await live.client.post(f"{BASE}/transcriptions", data=file_form(silence), headers=live.headers())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    body = await resp.json()
+    assert resp.status == 200 and body["data"]["duration_s"] == 1200.0 and body["data"]["segments"] == []
+    assert peak < 40_000_000, f"peak {peak / 1e6:.0f} MB"
 
 
 async def test_ogg_opus_stream(live: Api) -> None:
