@@ -39,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.enroll
 	$(BIN)/python -m benchmarks.erasure
 	$(BIN)/python -m benchmarks.operations
+	$(BIN)/python -m benchmarks.duplicates
+	$(BIN)/python -m benchmarks.faults
 
 ## desktop: the PyInstaller bundle of the desktop client in dist/scaiecho-desktop/ (no torch)
 desktop:
