@@ -54,7 +54,7 @@ from edge_server.blobs import BlobStore
 from edge_server.db import open_database
 from models.audio import SAMPLE_RATE, AudioError, decode, encode
 from models.stream_audio import ContainerDecoder, StreamFormatError, WavDecoder
-from tests.api_client import BASE, enroll
+from tests.api_client import BASE, enroll, erase
 from tests.appliance_process import Appliance
 from tests.stream_client import stream
 from tests.support import enrollment_audio, sample_audio, sample_speakers
@@ -104,18 +104,6 @@ async def enroll_one(app: Appliance, name: str, index: int = 0) -> dict[str, obj
     reference, consent = enrollment_audio(sample_speakers()[index % 2])
     async with aiohttp.ClientSession() as http:
         return await enroll(http, app.url, app.key, name, reference, consent)
-
-
-async def erase(app: Appliance, speaker_id: str) -> int:
-    """DELETE a speaker; its status (0 when the appliance did not answer)."""
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.delete(f"{app.url}{BASE}/speakers/{speaker_id}", headers=app.headers()) as resp,
-        ):
-            return resp.status
-    except aiohttp.ClientError:
-        return 0
 
 
 def storage_violations(data_dir: Path) -> list[str]:
@@ -176,7 +164,7 @@ def kill9(kills: int, root: Path, rng: random.Random) -> Row:
                     try:
                         speaker = await enroll_one(app, f"Crash {round_no}.{n}", n)
                         if n % 2:
-                            await erase(app, str(speaker["id"]))
+                            await erase(app.url, app.key, str(speaker["id"]))
                     except (aiohttp.ClientError, RuntimeError, OSError):
                         await asyncio.sleep(0.05)
                     n += 1
@@ -266,7 +254,7 @@ def node_freeze(freezes: int, root: Path) -> Row:
             try:
                 erased = asyncio.run(enroll_one(app, f"Frozen erased {n}", n))
                 kept = asyncio.run(enroll_one(app, f"Frozen kept {n}", n + 1))
-                asyncio.run(erase(app, str(erased["id"])))
+                asyncio.run(erase(app.url, app.key, str(erased["id"])))
             finally:
                 node.send_signal(signal.SIGCONT)
 

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.clock import relative_time
+
 ENROLL = "scaiecho:enroll"
 TRANSCRIBE = "scaiecho:transcribe"
 DIARIZE = "scaiecho:diarize"
@@ -208,7 +210,7 @@ class Transcript:
 
 
 def speaker_rows(speakers: list[dict[str, Any]], text_filter: str = "") -> list[tuple[str, str, str, str, str]]:
-    """Table rows (name, language, status, warm node count, created) matching ``text_filter``."""
+    """Table rows (name, language, status, warm node count, created how long ago) matching ``text_filter``."""
     needle = text_filter.strip().lower()
     rows = []
     for s in speakers:
@@ -217,7 +219,7 @@ def speaker_rows(speakers: list[dict[str, Any]], text_filter: str = "") -> list[
             str(s.get("language_primary", "")),
             str(s.get("enrollment_status", "")),
             str(len(s.get("enrolled_on", []) or [])),
-            str(s.get("created_at", ""))[:19].replace("T", " "),
+            relative_time(s.get("created_at")) if s.get("created_at") else "",
         )
         if not needle or any(needle in cell.lower() for cell in row[:3]):
             rows.append(row)

@@ -28,3 +28,15 @@ async def enroll(
         if resp.status != 201:
             raise RuntimeError(f"enrolling {name} failed: {resp.status} {body}")
         return dict(body["data"])
+
+
+async def erase(url: str, key: str, speaker_id: str) -> int | None:
+    """DELETE a speaker: its status, or None when the appliance did not answer (it died, say)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.delete(f"{url}{BASE}/speakers/{speaker_id}", headers={"Authorization": f"Bearer {key}"}) as resp,
+        ):
+            return resp.status
+    except aiohttp.ClientError:
+        return None

@@ -13,7 +13,6 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import markupsafe
 from aiohttp import web
 
 from appliance import node_registry
+from appliance.clock import relative_time
 from edge_server import appkeys, auth
 from edge_server import speakers as speaker_store
 from edge_server.access import checked_key
@@ -67,22 +67,6 @@ _templates = jinja2.Environment(
 )
 
 Handler = Callable[[web.Request, ConsoleSession], Awaitable[web.StreamResponse]]
-
-
-def relative_time(iso: str | None, now: datetime | None = None) -> str:
-    """``2 s ago``, ``5 min ago``, ``3 h ago``, ``4 d ago`` (or ``in …`` for a future time)."""
-    if not iso:
-        return "—"
-    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
-    ahead, span = seconds < 0, abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if span >= size:
-            text = f"{int(span // size)} {unit}"
-            break
-    else:
-        text = f"{int(span)} s"
-    return f"in {text}" if ahead else f"{text} ago"
 
 
 def _ago(iso: str | None) -> markupsafe.Markup:

@@ -8,25 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from models.audio import encode
+from tests.api_client import erase
 from tests.appliance_process import Appliance
-from tests.e2e.test_appliance import BASE, post_enrollment
+from tests.e2e.test_appliance import post_enrollment
 from tests.support import enrollment_audio, sample_speakers
-
-
-async def delete(app: Appliance, speaker_id: str) -> int | None:
-    """The DELETE's status, or None when the server died before answering."""
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.delete(f"{app.url}{BASE}/speakers/{speaker_id}", headers=app.headers()) as resp,
-        ):
-            return resp.status
-    except aiohttp.ClientError:
-        return None
 
 
 @pytest.mark.parametrize("step", ["after_tombstone", "after_shred", "after_evict"])
@@ -39,7 +27,7 @@ def test_crash_mid_erasure_resumes_on_restart(tmp_path: Path, step: str) -> None
         status, body = asyncio.run(post_enrollment(crashing, encode(reference, "wav"), encode(consent, "wav"), "wav"))
         assert status == 201 and body["data"]["enrollment_status"] == "ready"
         speaker_id = body["data"]["id"]
-        assert asyncio.run(delete(crashing, speaker_id)) is None
+        assert asyncio.run(erase(crashing.url, crashing.key, speaker_id)) is None
         assert crashing.proc.wait(timeout=30) == 70
     finally:
         crashing.stop()

@@ -150,14 +150,30 @@ def stream_settings(tmp_path: Path, redis: BundledRedis, secret: Path, upstream:
     )
 
 
+RelayFactory = Callable[..., Awaitable[Api]]
+
+
 @pytest.fixture
-async def relay_api(
+def relay_api_factory(
     tmp_path: Path,
     redis_server: BundledRedis,
     cluster_secret: Path,
     nodes: list[NodeProcess],
     upstream: str,
     api_factory: ApiFactory,
-) -> Api:
+) -> RelayFactory:
+    """Makes the edge app without Whisper (streams go to Backend B, the real upstream process),
+    with settings sections overridden by keyword."""
+
+    async def make(**extra: Any) -> Api:
+        return await api_factory(
+            stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False, **extra)
+        )
+
+    return make
+
+
+@pytest.fixture
+async def relay_api(relay_api_factory: RelayFactory) -> Api:
     """The edge app without Whisper: streams go to Backend B, the real upstream process."""
-    return await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False))
+    return await relay_api_factory()

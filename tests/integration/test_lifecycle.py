@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,17 @@ def _wait_registered(node: NodeProcess) -> bool:
     while time.monotonic() < deadline and not node.registered():
         time.sleep(0.2)
     return node.registered()
+
+
+@contextlib.contextmanager
+def frozen(node: NodeProcess) -> Iterator[None]:
+    """SIGSTOP the node process for the block (it keeps its memory, misses heartbeats), then SIGCONT."""
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        node.proc.send_signal(signal.SIGCONT)
 
 
 def kill9(node: NodeProcess) -> None:
@@ -272,10 +284,7 @@ async def test_erasure_with_a_dead_node_then_it_returns_cold(cell: Cell) -> None
 async def test_erasure_while_a_node_is_frozen_then_it_is_evicted(cell: Cell) -> None:
     """A node that misses heartbeats but keeps its memory (SIGSTOP) is evicted when it is back."""
     speaker = await cell.enroll()
-    frozen = cell.nodes["node-b"]
-    assert frozen.proc is not None
-    frozen.proc.send_signal(signal.SIGSTOP)
-    try:
+    with frozen(cell.nodes["node-b"]):
 
         async def b_gone() -> bool:
             return (await cell.warm(speaker))["candidate_node_ids"] == ["node-a"]
@@ -283,8 +292,6 @@ async def test_erasure_while_a_node_is_frozen_then_it_is_evicted(cell: Cell) -> 
         await cell.until(b_gone, 15)
         status, body = await cell.delete(f"/speakers/{speaker}")
         assert status == 200 and body["data"]["error_summary"] == {"node-b": "offline"}
-    finally:
-        frozen.proc.send_signal(signal.SIGCONT)
 
     async def b_evicted() -> bool:
         candidates = [n.node_id for n in await cell.api.client.app[appkeys.CLUSTER].candidates()]
@@ -368,18 +375,13 @@ async def _stays_absent(cell: Cell, node_id: str, speaker: str, seconds: float) 
 )
 async def test_a_hold_that_timed_out_in_a_freeze_does_not_outlive_the_erasure(cell: Cell) -> None:
     """SIGSTOP a node, enroll (its hold times out), erase, SIGCONT: it must never keep the speaker."""
-    frozen = cell.nodes["node-b"]
-    assert frozen.proc is not None
-    frozen.proc.send_signal(signal.SIGSTOP)
-    try:
+    with frozen(cell.nodes["node-b"]):
         status, body = await enroll(cell.api, *speaker_files())
         assert status == 201 and body["data"]["enrolled_on"] == ["node-a"], body
         assert "node-b (timeout)" in body["data"]["note"]
         speaker = body["data"]["id"]
         status, body = await cell.delete(f"/speakers/{speaker}")
         assert status == 200 and "node-b" in body["data"]["error_summary"], body
-    finally:
-        frozen.proc.send_signal(signal.SIGCONT)
 
     async def b_back() -> bool:
         return "node-b" in [n.node_id for n in await cell.api.client.app[appkeys.CLUSTER].candidates()]
@@ -396,14 +398,9 @@ async def test_a_hold_that_timed_out_in_a_freeze_does_not_outlive_the_erasure(ce
 )
 async def test_a_node_that_thaws_is_given_what_it_missed(cell: Cell) -> None:
     """A frozen node keeps its boot id; the edge still notices what it lacks and re-warms it."""
-    frozen = cell.nodes["node-b"]
-    assert frozen.proc is not None
-    frozen.proc.send_signal(signal.SIGSTOP)
-    try:
+    with frozen(cell.nodes["node-b"]):
         status, body = await enroll(cell.api, *speaker_files())
         assert status == 201 and body["data"]["enrolled_on"] == ["node-a"], body
-    finally:
-        frozen.proc.send_signal(signal.SIGCONT)
     speaker = body["data"]["id"]
 
     async def b_holds() -> bool:

@@ -18,7 +18,7 @@ from appliance.redis_server import BundledRedis
 from edge_server.db import open_database
 from edge_server.tenancy import create_key, revoke_key
 from models.audio import SAMPLE_RATE, encode
-from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings, stream_settings
+from tests.integration.conftest import Api, ApiFactory, NodeProcess, RelayFactory, make_settings, stream_settings
 from tests.integration.test_enrollment import enroll, tenant_of
 from tests.stream_client import STREAM_PATH, pcm16
 from tests.support import enrollment_audio, sample_audio, sample_speakers, sample_turns, solo_speech, wav_bytes
@@ -229,36 +229,16 @@ async def test_a_revoked_key_closes_its_open_stream(live: Api) -> None:
     assert client.ws.close_code == 4401
 
 
-@pytest.mark.parametrize("extra", [{"stream": {"idle_timeout_s": 0.5}}])
-async def test_an_idle_stream_is_closed(
-    tmp_path: Path,
-    redis_server: BundledRedis,
-    cluster_secret: Path,
-    nodes: list[NodeProcess],
-    upstream: str,
-    api_factory: ApiFactory,
-    extra: dict[str, Any],
-) -> None:
-    api = await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False, **extra))
-    client = await connect(api)
+async def test_an_idle_stream_is_closed(relay_api_factory: RelayFactory) -> None:
+    client = await connect(await relay_api_factory(stream={"idle_timeout_s": 0.5}))
     assert (await client.next(timeout=5))["code"] == "idle_timeout"
     await client.until_closed(5)
     assert client.ws.close_code == 4408
 
 
-@pytest.mark.parametrize("extra", [{"stream": {"idle_timeout_s": 1.0}}])
-async def test_pings_do_not_keep_an_idle_stream_open(
-    tmp_path: Path,
-    redis_server: BundledRedis,
-    cluster_secret: Path,
-    nodes: list[NodeProcess],
-    upstream: str,
-    api_factory: ApiFactory,
-    extra: dict[str, Any],
-) -> None:
+async def test_pings_do_not_keep_an_idle_stream_open(relay_api_factory: RelayFactory) -> None:
     """A client whose WebSocket layer pings (and answers pings) but sends no frame is still idle."""
-    api = await api_factory(stream_settings(tmp_path, redis_server, cluster_secret, upstream, load_asr=False, **extra))
-    client = await connect(api)
+    client = await connect(await relay_api_factory(stream={"idle_timeout_s": 1.0}))
     assert (await client.open())["type"] == "ready"
     started = asyncio.get_running_loop().time()
 

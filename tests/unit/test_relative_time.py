@@ -1,10 +1,10 @@
-"""The console's relative times."""
+"""Relative times, as the console and the desktop client show them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edge_server.console.views import relative_time
+from appliance.clock import relative_time
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 
