@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -405,7 +406,8 @@ def schemathesis(examples: int, root: Path) -> Row:
         )  # fmt: skip
     finally:
         app.stop()
-    summary = next((line.strip() for line in run.stdout.splitlines() if "generated" in line), run.stdout[-200:])
+    counts = [line.strip() for line in run.stdout.splitlines() if re.search(r"^\s*\d+ generated", line)]
+    summary = counts[0] if counts else run.stdout[-200:]
     server_errors = sum(line.count(" 500 ") + line.count("Server error") for line in run.stdout.splitlines())
     return Row(
         "schemathesis (all operations, stateful)",
