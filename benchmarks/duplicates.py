@@ -17,10 +17,10 @@ import itertools
 
 import numpy as np
 
-from appliance.settings import ModelSettings
 from benchmarks.speaker_scores import DATA, load_speech
 from models.audio import SAMPLE_RATE
 from models.registry import load_embedder
+from models.settings import ModelSettings
 
 THRESHOLDS = (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
 

@@ -91,7 +91,7 @@ def run(nodes: int, requests: int, sources: list[np.ndarray]) -> dict[str, float
             app.wait_for(rf"ScaiEcho ready: {nodes}/{nodes}")
             startup = time.perf_counter() - started
             latencies = asyncio.run(measure_latencies(app, sources, requests))
-            node_procs = [p for p in app.descendants() if "appliance.node" in " ".join(p.cmdline())]
+            node_procs = [p for p in app.descendants() if "appliance.node.service" in " ".join(p.cmdline())]
             memory = [p.memory_full_info() for p in node_procs]
         finally:
             app.stop()

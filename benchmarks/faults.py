@@ -51,8 +51,8 @@ import aiohttp
 import numpy as np
 
 from appliance.crypto import Keyring
-from edge_server.blobs import BlobStore
-from edge_server.db import open_database
+from edge_server.storage.blobs import BlobStore
+from edge_server.storage.db import open_database
 from models.audio import SAMPLE_RATE, AudioError, decode, encode
 from models.stream_audio import ContainerDecoder, StreamFormatError, WavDecoder
 from tests.api_client import BASE, enroll, erase
@@ -136,7 +136,7 @@ def storage_violations(data_dir: Path) -> list[str]:
     finally:
         db.conn.close()
     verify = subprocess.run(
-        [sys.executable, "-m", "appliance.admin_cli", "audit", "verify", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "appliance.programs.admin_cli", "audit", "verify", "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=60,

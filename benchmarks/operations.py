@@ -17,16 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance import key_rotation
-from appliance.backup import backup, restore
 from appliance.clock import utc_now
 from appliance.crypto import Keyring
+from appliance.programs import key_rotation
+from appliance.programs.backup import backup, restore
+from appliance.programs.supervisor import prepare_data_dir
 from appliance.settings import load_settings
-from appliance.supervisor import prepare_data_dir
-from edge_server import embedding_cache
-from edge_server.blobs import BlobStore
-from edge_server.db import open_database
-from edge_server.tenancy import find_tenant, new_id
+from edge_server.access.tenancy import find_tenant, new_id
+from edge_server.storage import embedding_cache
+from edge_server.storage.blobs import BlobStore
+from edge_server.storage.db import open_database
 
 REFERENCE_BYTES = 960_000
 CONSENT_BYTES = 320_000

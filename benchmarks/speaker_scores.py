@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.settings import ModelSettings
 from models.audio import SAMPLE_RATE, decode
 from models.registry import load_embedder
+from models.settings import ModelSettings
 from models.vad import speech_only, speech_regions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech"

@@ -30,9 +30,9 @@ import aiohttp
 import jiwer
 import numpy as np
 
-from appliance.settings import ModelSettings
 from models.audio import SAMPLE_RATE, decode
 from models.registry import load_transcriber
+from models.settings import ModelSettings
 from models.vad import speech_regions
 from tests.api_client import enroll
 from tests.appliance_process import Appliance

@@ -13,18 +13,18 @@ from redis.asyncio import Redis
 from appliance.crypto import Keyring, cluster_token
 from appliance.settings import Settings
 from edge_server import appkeys, metrics
-from edge_server.asr_scheduler import AsrScheduler
-from edge_server.audit import AuditSeal, anchor_forward
-from edge_server.auth_guard import AuthGuard, GuardLimits
-from edge_server.blobs import BlobStore
+from edge_server.access.brute_force import AuthGuard, GuardLimits
 from edge_server.cluster import Cluster
 from edge_server.console import views as console
-from edge_server.db import open_database
 from edge_server.errors import error_middleware
 from edge_server.metrics import metrics_middleware
-from edge_server.reconciler import reconciler_ctx
-from edge_server.relay import SpeechRelay
 from edge_server.routes import admin, keys, speakers, system, transcribe
+from edge_server.speakers.reconciler import reconciler_ctx
+from edge_server.storage.audit import AuditSeal, anchor_forward
+from edge_server.storage.blobs import BlobStore
+from edge_server.storage.db import open_database
+from edge_server.streaming.asr_scheduler import AsrScheduler
+from edge_server.streaming.relay import SpeechRelay
 from edge_server.telemetry import Metrics
 from models.registry import load_transcriber
 

@@ -9,14 +9,14 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from appliance.settings import Settings
-from edge_server.asr_scheduler import AsrScheduler
-from edge_server.audit import AuditSeal
-from edge_server.auth_guard import AuthGuard
-from edge_server.blobs import BlobStore
+from edge_server.access.brute_force import AuthGuard
+from edge_server.access.tenancy import IssuedKey
 from edge_server.cluster import Cluster
-from edge_server.relay import SpeechRelay
+from edge_server.storage.audit import AuditSeal
+from edge_server.storage.blobs import BlobStore
+from edge_server.streaming.asr_scheduler import AsrScheduler
+from edge_server.streaming.relay import SpeechRelay
 from edge_server.telemetry import Metrics
-from edge_server.tenancy import IssuedKey
 
 SETTINGS = web.AppKey("settings", Settings)
 #: Backend A's shared speech-to-text engine and its job queue; None when it is off or failed to load.
@@ -37,13 +37,13 @@ KNOWN_BOOTS = web.AppKey("known_boots", dict[str, str])
 REWARMING = web.AppKey("rewarming", dict[str, "asyncio.Task[None]"])
 #: Whole-file decodes running at once, box-wide (`stream.max_file_decodes`).
 FILE_DECODES = web.AppKey("file_decodes", asyncio.Semaphore)
-#: Failed API key checks per address and key id (edge_server/auth_guard.py).
+#: Failed API key checks per address and key id (edge_server/access/brute_force.py).
 AUTH_GUARD = web.AppKey("auth_guard", AuthGuard)
-#: The erasure audit log's key and anchor (edge_server/audit.py).
+#: The erasure audit log's key and anchor (edge_server/storage/audit.py).
 AUDIT_SEAL = web.AppKey("audit_seal", AuditSeal)
-#: Non-empty while an erasure's WAL purge is owed (edge_server/erasure.py: purge_freed_pages).
+#: Non-empty while an erasure's WAL purge is owed (edge_server/speakers/erasure.py: purge_freed_pages).
 WAL_PURGE_OWED = web.AppKey("wal_purge_owed", set[str])
-#: node id -> monotonic time of its next holdings check (edge_server/warming.py: heal_nodes).
+#: node id -> monotonic time of its next holdings check (edge_server/speakers/warming.py: heal_nodes).
 NEXT_HEALTH_CHECK = web.AppKey("next_health_check", dict[str, float])
 #: A key the console just created, until the page after the redirect has shown it once
 #: (by console session token digest). In memory only: the secret is never written anywhere.

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from appliance.crypto import read_or_create_token
 from edge_server import appkeys
-from edge_server.access import bearer_token
+from edge_server.access.authorize import bearer_token
 from edge_server.errors import ApiError
 
 

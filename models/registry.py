@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.settings import ModelSettings
 from models.base import Embedder, Transcriber
+from models.settings import ModelSettings
 
 
 def load_embedder(settings: ModelSettings) -> Embedder:

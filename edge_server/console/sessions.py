@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from edge_server.auth import Principal
+from edge_server.access.scopes import Principal
 
 
 @dataclass(frozen=True)

@@ -22,21 +22,22 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.clock import relative_time
-from edge_server import appkeys, auth
-from edge_server import speakers as speaker_store
-from edge_server.access import checked_key
-from edge_server.audit import verify
-from edge_server.auth import missing_scope
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.authorize import checked_key
+from edge_server.access.scopes import missing_scope
+from edge_server.access.tenancy import create_key, revoke_key
 from edge_server.console import health, sessions
 from edge_server.console.sessions import ConsoleSession
-from edge_server.erasure import erase
 from edge_server.errors import ApiError
-from edge_server.policy import BACKENDS, get_policy, set_policy, unavailable_choice
 from edge_server.routes.keys import checked_request, key_rows, revocable
 from edge_server.routes.speakers import live_speaker
-from edge_server.tenancy import create_key, revoke_key
-from edge_server.voices import same_voice_groups
-from edge_server.warming import enrolled_on, rewarm, warming_node_ids
+from edge_server.speakers import store as speaker_store
+from edge_server.speakers.erasure import erase
+from edge_server.speakers.voices import same_voice_groups
+from edge_server.speakers.warming import enrolled_on, rewarm, warming_node_ids
+from edge_server.storage.audit import verify
+from edge_server.streaming.policy import BACKENDS, get_policy, set_policy, unavailable_choice
 
 routes = web.RouteTableDef()
 PREFIX = "/admin"

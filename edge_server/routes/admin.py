@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from appliance import node_registry
-from edge_server import appkeys, auth
-from edge_server.access import authorize
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.authorize import authorize
 from edge_server.errors import invalid_field, json_response
 
 routes = web.RouteTableDef()

@@ -13,11 +13,12 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from edge_server import appkeys, auth
-from edge_server.access import authorize
-from edge_server.auth import Principal
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.authorize import authorize
+from edge_server.access.scopes import Principal
+from edge_server.access.tenancy import create_key, revoke_key
 from edge_server.errors import ApiError, invalid_field, json_object, json_response, not_found
-from edge_server.tenancy import create_key, revoke_key
 
 routes = web.RouteTableDef()
 BASE = "/v1/modules/scaiecho"

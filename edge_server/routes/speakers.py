@@ -7,14 +7,15 @@ from typing import Any
 from aiohttp import web
 
 from appliance import node_registry
-from edge_server import appkeys, auth
-from edge_server import speakers as speaker_store
-from edge_server.access import authorize
-from edge_server.auth import Principal
-from edge_server.enrollment import enroll
-from edge_server.erasure import deleted_error, erase
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.authorize import authorize
+from edge_server.access.scopes import Principal
 from edge_server.errors import ApiError, invalid_field, json_response, not_found
-from edge_server.warming import enrolled_on, rewarm
+from edge_server.speakers import store as speaker_store
+from edge_server.speakers.enrollment import enroll
+from edge_server.speakers.erasure import deleted_error, erase
+from edge_server.speakers.warming import enrolled_on, rewarm
 
 routes = web.RouteTableDef()
 BASE = "/v1/modules/scaiecho"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge_server import appkeys, disk
+from edge_server import appkeys
 from edge_server.openapi import spec
-from edge_server.warming import warming_node_ids
+from edge_server.speakers.warming import warming_node_ids
+from edge_server.storage import disk
 
 routes = web.RouteTableDef()
 

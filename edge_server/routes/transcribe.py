@@ -9,15 +9,17 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from edge_server import appkeys, auth
-from edge_server.access import authorize, bearer_token
-from edge_server.auth import Principal, missing_scope
-from edge_server.enrollment import BCP47, multipart_parts, read_part, too_large
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.authorize import authorize, bearer_token
+from edge_server.access.scopes import Principal, missing_scope
+from edge_server.access.tenancy import authenticate, new_id
 from edge_server.errors import ApiError, invalid_field, json_object, json_response
-from edge_server.exports import FORMATS, to_rttm, to_srt, to_vtt
-from edge_server.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
-from edge_server.session import Transcription
-from edge_server.stream_protocol import (
+from edge_server.speakers.enrollment import BCP47, multipart_parts, read_part, too_large
+from edge_server.speakers.voices import TenantVoices
+from edge_server.streaming.exports import FORMATS, to_rttm, to_srt, to_vtt
+from edge_server.streaming.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
+from edge_server.streaming.protocol import (
     CloseFrame,
     DeltaFrame,
     DoneFrame,
@@ -29,8 +31,7 @@ from edge_server.stream_protocol import (
     ServerFrame,
     parse_client_frame,
 )
-from edge_server.tenancy import authenticate, new_id
-from edge_server.voices import TenantVoices
+from edge_server.streaming.session import Transcription
 from models.audio import SAMPLE_RATE, AudioError, AudioPieces
 from models.stream_audio import ContainerDecoder, PcmDecoder, StreamDecoder, StreamFormatError, WavDecoder
 

@@ -130,7 +130,7 @@ def test_sigint_stops_every_child(appliance: Appliance) -> None:
     """Runs last in this module: Ctrl-C ends the nodes, Redis and the supervisor itself."""
     children = appliance.descendants()
     names = " ".join(" ".join(c.cmdline()) for c in children)
-    assert "redis-server" in names and names.count("appliance.node") == 2
+    assert "redis-server" in names and names.count("appliance.node.service") == 2
     appliance.proc.send_signal(signal.SIGINT)
     assert appliance.proc.wait(timeout=60) == 0
     _, alive = psutil.wait_procs(children, timeout=10)

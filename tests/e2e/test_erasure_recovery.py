@@ -45,7 +45,7 @@ def test_crash_mid_erasure_resumes_on_restart(tmp_path: Path, step: str) -> None
         status, nodes = restarted.get_json("/nodes")
         assert [n["warm_speakers"] for n in nodes["data"]] == [0]
         verified = subprocess.run(
-            [sys.executable, "-m", "appliance.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
+            [sys.executable, "-m", "appliance.programs.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert verified.stdout.startswith("OK: 1 erasure audit rows")

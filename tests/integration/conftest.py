@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient
 from appliance import processes, redis_keys
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
+from edge_server.access.tenancy import bootstrap, create_key, create_tenant
 from edge_server.app import create_app
-from edge_server.db import open_database
-from edge_server.tenancy import bootstrap, create_key, create_tenant
+from edge_server.storage.db import open_database
 from tests.support import wait_until
 from tests.upstream_stub import KEY
 
@@ -54,7 +54,7 @@ class NodeProcess:
 
     def start(self, wait: bool = True) -> NodeProcess:
         argv = [
-            sys.executable, "-m", "appliance.node",
+            sys.executable, "-m", "appliance.node.service",
             "--node-id", self.node_id,
             "--redis-url", self.redis_url,
             "--cluster-secret-file", str(self.secret),

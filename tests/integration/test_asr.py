@@ -8,8 +8,8 @@ import jiwer
 import pytest
 
 from appliance.redis_server import BundledRedis
-from appliance.settings import ModelSettings
 from models.registry import load_transcriber
+from models.settings import ModelSettings
 from tests.integration.conftest import ApiFactory, NodeProcess, make_settings
 from tests.support import normalise, reference_text, sample_audio
 

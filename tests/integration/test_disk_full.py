@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from appliance.settings import Settings
-from edge_server import appkeys, blobs
-from edge_server.db import open_database
+from edge_server import appkeys
+from edge_server.storage import blobs
+from edge_server.storage.db import open_database
 from tests.integration.conftest import ApiFactory, make_settings
 from tests.integration.test_enrollment import BASE, enroll, node_holds, speaker_files, tenant_of
 

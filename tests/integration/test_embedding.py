@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.settings import ModelSettings
 from models.registry import load_embedder
+from models.settings import ModelSettings
 from tests.support import enrollment_audio, sample_speakers, solo_speech
 
 

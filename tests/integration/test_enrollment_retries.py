@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from edge_server.db import open_database
+from edge_server.storage.db import open_database
 from tests.integration.conftest import Api, ApiFactory, make_settings
 from tests.integration.test_enrollment import BASE, enroll, form, speaker_files
 from tests.support import ENROLL_FIELDS, free_port

@@ -60,8 +60,8 @@ async def test_no_escalation_no_foreign_keys_and_validation(api: Api) -> None:
 
 
 def key_with_other_tenant_admin(api: Api, *more_scopes: str) -> str:
-    from edge_server.db import open_database
-    from edge_server.tenancy import create_key, find_tenant
+    from edge_server.access.tenancy import create_key, find_tenant
+    from edge_server.storage.db import open_database
 
     db = open_database(api.settings.db_path)
     try:

@@ -22,7 +22,7 @@ import redis
 from appliance import redis_keys
 from appliance.redis_server import BundledRedis
 from edge_server import appkeys
-from edge_server.db import open_database
+from edge_server.storage.db import open_database
 from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
 from tests.integration.test_enrollment import BASE, enroll, speaker_files, tenant_of
 
@@ -316,7 +316,7 @@ async def test_nodes_route(cell: Cell) -> None:
 
 def audit_verify(data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
+        [sys.executable, "-m", "appliance.programs.admin_cli", "--data-dir", str(data_dir), "audit", "verify"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -497,7 +497,7 @@ def _open_for_attack(path: Path) -> sqlite3.Connection:
 
 def _rehash_from(conn: sqlite3.Connection, seq: int) -> None:
     """Recompute the plain SHA-256 chain from row ``seq`` on (what a forger without the key can do)."""
-    from edge_server.audit import CHAINED, row_hash
+    from edge_server.storage.audit import CHAINED, row_hash
 
     conn.row_factory = sqlite3.Row
     prev = conn.execute("SELECT row_hash FROM erasure_audit WHERE seq = ?", [seq - 1]).fetchone()[0]

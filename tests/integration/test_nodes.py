@@ -14,7 +14,7 @@ from appliance import node_protocol, node_registry
 from appliance.crypto import cluster_token
 from appliance.redis_server import BundledRedis
 from edge_server import appkeys
-from edge_server.speakers import set_status
+from edge_server.speakers.store import set_status
 from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
 from tests.integration.test_enrollment import BASE, enroll, speaker_files
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from appliance import admin_cli
 from appliance.crypto import MasterKey, retiring_dir
+from appliance.programs import admin_cli
 from appliance.redis_server import BundledRedis
 from edge_server.app import create_app
-from edge_server.db import open_database
+from edge_server.storage.db import open_database
 from tests.integration.conftest import Api, NodeProcess, make_settings
 from tests.integration.test_enrollment import enroll, speaker_files
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from appliance.settings import BackendBSettings
-from edge_server.relay import RelayError, SpeechRelay
+from edge_server.streaming.relay import RelayError, SpeechRelay
 from tests.support import free_port, speech_like
 from tests.upstream_stub import KEY
 

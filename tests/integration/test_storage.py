@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from appliance.crypto import MasterKey
-from edge_server.blobs import BlobStore
-from edge_server.db import migrate, migration_scripts, open_database
-from edge_server.tenancy import authenticate, bootstrap, create_tenant
+from edge_server.access.tenancy import authenticate, bootstrap, create_tenant
+from edge_server.storage.blobs import BlobStore
+from edge_server.storage.db import migrate, migration_scripts, open_database
 
 
 def test_migrations_apply_once_and_record_versions(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_bootstrap_once_with_private_key_file(tmp_path: Path) -> None:
 
 def admin(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "appliance.admin_cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "appliance.programs.admin_cli", "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,7 +57,7 @@ def admin(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_admin_cli_takes_the_data_dir_after_the_subcommand_too(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [sys.executable, "-m", "appliance.admin_cli", *args]
+        argv = [sys.executable, "-m", "appliance.programs.admin_cli", *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
     created = run("tenant", "create", "acme", "--data-dir", str(tmp_path))

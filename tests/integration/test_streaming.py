@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from appliance.redis_server import BundledRedis
-from edge_server.db import open_database
-from edge_server.tenancy import create_key, revoke_key
+from edge_server.access.tenancy import create_key, revoke_key
+from edge_server.storage.db import open_database
 from models.audio import SAMPLE_RATE, encode
 from tests.integration.conftest import Api, ApiFactory, NodeProcess, RelayFactory, make_settings, stream_settings
 from tests.integration.test_enrollment import enroll, tenant_of

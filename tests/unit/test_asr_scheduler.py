@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from edge_server.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrScheduler
+from edge_server.streaming.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrScheduler
 from models.base import Segment
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_server.auth_guard import AuthGuard, GuardLimits, key_id_of
+from edge_server.access.brute_force import AuthGuard, GuardLimits, key_id_of
 
 
 class Clock:

@@ -9,14 +9,7 @@ from pathlib import Path
 import pytest
 
 from appliance import crypto
-from appliance.crypto import (
-    DecryptionError,
-    Keyring,
-    MasterKey,
-    read_or_create_secret,
-    retiring_dir,
-    write_secret_file,
-)
+from appliance.crypto import DecryptionError, Keyring, MasterKey, read_or_create_secret, retiring_dir, write_secret_file
 
 PLAIN = b"RIFF....WAVEfmt " + bytes(range(256)) * 40
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from appliance.settings import DiarizationSettings
-from edge_server.diarization import Label, SessionSpeakers, Voice, Window, merge, split_turns
+from edge_server.streaming.diarization import Label, SessionSpeakers, Voice, Window, merge, split_turns
 
 RNG = np.random.default_rng(0)
 DIM = 64

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge_server.exports import to_rttm, to_srt, to_vtt
-from edge_server.stream_protocol import DeltaFrame
+from edge_server.streaming.exports import to_rttm, to_srt, to_vtt
+from edge_server.streaming.protocol import DeltaFrame
 
 SEGMENTS = [
     DeltaFrame(segment_id=0, text="Hello there.", start=1.5, end=3.25, speaker_label="Alice Example",

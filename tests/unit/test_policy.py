@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_server.policy import NoBackend, choose_backend
+from edge_server.streaming.policy import NoBackend, choose_backend
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_server.auth import (
+from edge_server.access.scopes import (
     ADMIN,
     DIARIZE,
     ENROLL,

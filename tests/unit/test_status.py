@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edge_server.cluster import NodeResult
-from edge_server.speakers import decode_cursor, encode_cursor, status_after_fanout, status_from_holders
+from edge_server.speakers.store import decode_cursor, encode_cursor, status_after_fanout, status_from_holders
 
 OK = NodeResult("node-1", ok=True)
 REFUSED = NodeResult("node-2", ok=False, error="too short", refused=True)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge_server.stream_protocol import (
+from edge_server.streaming.protocol import (
     CloseFrame,
     DeltaFrame,
     DoneFrame,

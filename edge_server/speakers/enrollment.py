@@ -25,14 +25,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from appliance.clock import utc_now
 from appliance.settings import Settings
-from edge_server import appkeys, embedding_cache
-from edge_server import speakers as speaker_store
-from edge_server.auth import Principal
-from edge_server.disk import ensure_room
-from edge_server.erasure import deleted_error
+from edge_server import appkeys
+from edge_server.access.scopes import Principal
+from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError, invalid_field
-from edge_server.tenancy import new_id
-from edge_server.voices import Duplicate, find_duplicates, record_duplicates
+from edge_server.speakers import store as speaker_store
+from edge_server.speakers.erasure import deleted_error
+from edge_server.speakers.voices import Duplicate, find_duplicates, record_duplicates
+from edge_server.storage import embedding_cache
+from edge_server.storage.disk import ensure_room
 from models.audio import AudioError, DecodedAudio, decode
 from models.preflight import Report, Role, preflight
 from models.vad import Region, speech_only, speech_regions

@@ -25,7 +25,7 @@ def connect(path: Path) -> sqlite_utils.Database:
 
 def migration_scripts() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every packaged migration, in order."""
-    folder = resources.files("edge_server") / "migrations"
+    folder = resources.files("edge_server.storage") / "migrations"
     scripts = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

@@ -18,12 +18,13 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.clock import utc_now
-from edge_server import appkeys, audit, embedding_cache
-from edge_server.auth import Principal
-from edge_server.db import purge_wal
+from edge_server import appkeys
+from edge_server.access.scopes import Principal
+from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError, not_found
-from edge_server.tenancy import new_id
-from edge_server.voices import forget_duplicates
+from edge_server.speakers.voices import forget_duplicates
+from edge_server.storage import audit, embedding_cache
+from edge_server.storage.db import purge_wal
 
 log = logging.getLogger("scaiecho.erasure")
 

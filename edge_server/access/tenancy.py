@@ -13,7 +13,7 @@ import sqlite_utils
 
 from appliance.clock import utc_now
 from appliance.crypto import write_secret_file
-from edge_server.auth import ALL_SCOPES, Principal
+from edge_server.access.scopes import ALL_SCOPES, Principal
 
 KEY_PREFIX = "sce"
 DEFAULT_TENANT = "default"

@@ -19,7 +19,7 @@ import sqlite_utils
 
 from appliance.clock import utc_now
 from appliance.crypto import Sealer
-from edge_server.tenancy import new_id
+from edge_server.access.tenancy import new_id
 
 SUFFIX = ".blob"
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from appliance.backup import BackupError, backup, restore
-from appliance.key_rotation import rotate
+from appliance.programs.backup import BackupError, backup, restore
+from appliance.programs.key_rotation import rotate
 from appliance.settings import Settings, load_settings
 from appliance.tls import TlsFiles, ensure_ca, fingerprint
-from edge_server.audit import AuditSeal, verify
-from edge_server.auth import unknown_scopes
-from edge_server.db import open_database
-from edge_server.tenancy import create_key, create_tenant, find_tenant, revoke_key
+from edge_server.access.scopes import unknown_scopes
+from edge_server.access.tenancy import create_key, create_tenant, find_tenant, revoke_key
+from edge_server.storage.audit import AuditSeal, verify
+from edge_server.storage.db import open_database
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,11 +31,11 @@ from typing import Any, Literal
 import numpy as np
 
 from appliance.settings import Settings
-from edge_server.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrJob, AsrScheduler
-from edge_server.diarization import Label, SessionSpeakers, Window, split_turns
-from edge_server.relay import RelayError, SpeechRelay
-from edge_server.stream_protocol import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
-from edge_server.voices import TenantVoices
+from edge_server.speakers.voices import TenantVoices
+from edge_server.streaming.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrJob, AsrScheduler
+from edge_server.streaming.diarization import Label, SessionSpeakers, Window, split_turns
+from edge_server.streaming.protocol import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
+from edge_server.streaming.relay import RelayError, SpeechRelay
 from models.audio import SAMPLE_RATE
 from models.base import Segment, Word
 from models.vad import CHUNK, Phrase, PhraseSegmenter, StreamingVad
@@ -103,7 +103,7 @@ class Transcription:
         #: (samples received so far, monotonic time) per fed chunk, to time each phrase's delta
         self._arrivals: deque[tuple[int, float]] = deque()
         self._asr = asr
-        #: This session's share of the shared ASR queue (edge_server/asr_scheduler.py).
+        #: This session's share of the shared ASR queue (edge_server/streaming/asr_scheduler.py).
         self._owner = f"session-{next(_sessions)}"
         self._relay = relay
         self._voices = voices if backend == "A" else None  # Backend B ignores diarize

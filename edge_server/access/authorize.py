@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge_server import appkeys
-from edge_server.auth import Principal, missing_scope
-from edge_server.auth_guard import key_id_of, too_many_attempts
+from edge_server.access.brute_force import key_id_of, too_many_attempts
+from edge_server.access.scopes import Principal, missing_scope
+from edge_server.access.tenancy import authenticate
 from edge_server.errors import ApiError
-from edge_server.tenancy import authenticate
 
 #: No key in the request: say how to send one.
 UNAUTHENTICATED = ApiError(401, "unauthenticated", "a valid API key is required: send 'Authorization: Bearer <key>'")

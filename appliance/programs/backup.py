@@ -32,7 +32,7 @@ from typing import Any
 
 from appliance.clock import utc_now
 from appliance.crypto import DecryptionError, MasterKey, retiring_dir, write_secret_file
-from appliance.key_rotation import LIVE_KEY_IDS_SQL
+from appliance.programs.key_rotation import LIVE_KEY_IDS_SQL
 from appliance.settings import Settings
 
 FORMAT = "scaiecho-backup-v1"

@@ -1,6 +1,6 @@
 """Putting speakers on nodes again: explicit re-warm, and re-warm of nodes that (re)join cold.
 
-A joining node first gets the cached embeddings of its model in bulk (edge_server/embedding_cache.py);
+A joining node first gets the cached embeddings of its model in bulk (edge_server/storage/embedding_cache.py);
 whatever is not cached for that model is re-embedded from the encrypted reference recording.
 """
 
@@ -14,11 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from appliance.node_registry import NodeInfo
-from edge_server import appkeys, embedding_cache
-from edge_server import speakers as speaker_store
+from edge_server import appkeys
 from edge_server.cluster import NodeResult
-from edge_server.enrollment import reference_speech
 from edge_server.errors import ApiError
+from edge_server.speakers import store as speaker_store
+from edge_server.speakers.enrollment import reference_speech
+from edge_server.storage import embedding_cache
 
 log = logging.getLogger("scaiecho.warming")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from edge_server.stream_protocol import DeltaFrame
+from edge_server.streaming.protocol import DeltaFrame
 
 FORMATS = {
     "json": "application/json",

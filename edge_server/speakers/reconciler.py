@@ -16,10 +16,10 @@ from aiohttp import web
 from appliance import node_registry
 from appliance.periodic import running_every
 from edge_server import appkeys
-from edge_server import speakers as speaker_store
-from edge_server.enrollment import offer_to_nodes, reference_speech
-from edge_server.erasure import purge_owed_wal, resume_unfinished, settle_pending_evictions
-from edge_server.warming import heal_nodes
+from edge_server.speakers import store as speaker_store
+from edge_server.speakers.enrollment import offer_to_nodes, reference_speech
+from edge_server.speakers.erasure import purge_owed_wal, resume_unfinished, settle_pending_evictions
+from edge_server.speakers.warming import heal_nodes
 
 log = logging.getLogger("scaiecho.reconciler")
 

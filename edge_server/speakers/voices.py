@@ -18,7 +18,7 @@ from appliance import node_protocol as proto
 from appliance import node_registry
 from appliance.clock import utc_now
 from edge_server import appkeys
-from edge_server.diarization import Window, merge
+from edge_server.streaming.diarization import Window, merge
 
 log = logging.getLogger("scaiecho.voices")
 

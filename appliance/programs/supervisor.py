@@ -25,9 +25,9 @@ from appliance.periodic import running_every
 from appliance.redis_server import BundledRedis
 from appliance.settings import Settings, load_settings
 from appliance.tls import TlsFiles, ensure_ca, fingerprint, server_context
+from edge_server.access.tenancy import bootstrap
 from edge_server.app import create_app
-from edge_server.db import open_database
-from edge_server.tenancy import bootstrap
+from edge_server.storage.db import open_database
 
 log = logging.getLogger("scaiecho.up")
 
@@ -53,7 +53,7 @@ def prepare_data_dir(settings: Settings) -> bool:
 def node_command(settings: Settings, node_id: str, redis_url: str, config: Path | None) -> list[str]:
     """argv of one node process."""
     argv = [
-        sys.executable, "-m", "appliance.node",
+        sys.executable, "-m", "appliance.node.service",
         "--node-id", node_id,
         "--redis-url", redis_url,
         "--cluster-secret-file", str(settings.cluster_secret_path),

