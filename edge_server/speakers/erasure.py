@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +26,6 @@ from edge_server.storage import audit, embedding_cache
 from edge_server.storage.db import purge_wal
 
 log = logging.getLogger("scaiecho.erasure")
-
-#: Set SCAIECHO_FAULT=erasure:<step> to make the process die right after that step (tests).
-FAULT_ENV = "SCAIECHO_FAULT"
-
-
-def fault_point(name: str) -> None:
-    """Crash on purpose here when the environment asks for it (crash-recovery tests)."""
-    if os.environ.get(FAULT_ENV) == name:
-        os._exit(70)
 
 
 @dataclass(frozen=True)
@@ -98,7 +88,6 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> No
                 "blob_ids": json.dumps(blob_ids),
             }
         )
-    fault_point("erasure:after_tombstone")
 
 
 def _job(app: web.Application, speaker_id: str) -> dict[str, Any]:
@@ -125,7 +114,6 @@ def shred(app: web.Application, job: dict[str, Any]) -> None:
             [size, job["speaker_id"]],
         )
     app[appkeys.BLOBS].remove_files(job["tenant_id"], blob_ids)
-    fault_point("erasure:after_shred")
 
 
 async def evict(app: web.Application, job: dict[str, Any]) -> None:
@@ -157,7 +145,6 @@ async def evict(app: web.Application, job: dict[str, Any]) -> None:
             "UPDATE erasure_jobs SET state = 'evicted', evicted_from = ?, error_summary = ? WHERE speaker_id = ?",
             [json.dumps(evicted), json.dumps(dict(sorted(errors.items()))), speaker_id],
         )
-    fault_point("erasure:after_evict")
 
 
 def record(app: web.Application, job: dict[str, Any]) -> None:
