@@ -1,4 +1,4 @@
-"""The desktop client's side of the public API (../shared/API.md), on an asyncio loop of its own.
+"""The desktop client's side of the public API (docs/api.md), on an asyncio loop of its own.
 
 Network work never runs on the GUI thread: `Worker` owns an event loop in a background thread;
 screens submit coroutines and get `concurrent.futures.Future`s, whose results Qt delivers back
