@@ -1,504 +1,172 @@
-"""The OpenAPI 3.1 description of the HTTP API (kept beside the routes; a test checks coverage)."""
+"""`/openapi.json`, generated: a table of the routes, and every schema from the contract's models.
+
+Nothing here restates a field, a limit or an enum: the schemas come from appliance/contract/
+(pydantic's JSON Schema), the route table only says which model each operation takes and
+answers, and which errors it can give. A test checks that every route of the app is here and
+that the document is a valid OpenAPI 3.1 description.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-BASE = "/v1/modules/scaiecho"
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
+from appliance.contract import ADMIN, BASE, ENROLL, TRANSCRIBE
+from appliance.contract import documents as doc
 
-def _error_response(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-AUTH_ERRORS = {
-    "401": _error_response("missing or invalid API key (`unauthenticated`)"),
-    "403": _error_response("the key lacks the scope (`forbidden`, `details.required_scope`)"),
-}
-
-PREFLIGHT_RECORDING = {
-    "type": "object",
-    "properties": {
-        "duration_s": {"type": "number"},
-        "speech_s": {"type": "number"},
-        "sample_rate_in": {"type": "integer"},
-        "channels_in": {"type": "integer"},
-        "format": {"type": "string", "enum": ["wav", "mp3", "flac", "ogg", "m4a"]},
-        "rms_dbfs": {"type": "number"},
-        "peak_dbfs": {"type": "number"},
-        "clipping_ratio": {"type": "number"},
-        "snr_db": {"type": ["number", "null"]},
-        "issues": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string"},
-                    "severity": {"type": "string", "enum": ["error", "warning"]},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-
-SCHEMAS: dict[str, Any] = {
-    "ApiKey": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "scopes": {"type": "array", "items": {"type": "string"}},
-            "created_at": {"type": "string"},
-            "revoked_at": {"type": ["string", "null"]},
-            "key": {"type": "string", "description": "the secret; only in the answer to POST /keys"},
-        },
-    },
-    "Policy": {
-        "type": "object",
-        "properties": {
-            "backend": {"type": "string", "enum": ["auto", "A", "B"]},
-            "updated_at": {"type": ["string", "null"]},
-        },
-    },
-    "PolicyUpdate": {
-        "type": "object",
-        "required": ["backend"],
-        "additionalProperties": False,
-        "properties": {"backend": {"type": "string", "enum": ["auto", "A", "B"]}},
-    },
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "details": {"type": "object"},
-                },
-            }
-        },
-    },
-    "Preflight": {
-        "type": "object",
-        "properties": {
-            "passed": {"type": "boolean"},
-            "reference": PREFLIGHT_RECORDING,
-            "consent": PREFLIGHT_RECORDING,
-        },
-    },
-    "Speaker": {
-        "type": "object",
-        "required": [
-            "id",
-            "display_name",
-            "language_primary",
-            "enrollment_status",
-            "enrolled_on",
-            "created_at",
-        ],
-        "properties": {
-            "id": {"type": "string", "example": "spk_3f2a9c0d1e2b4a5f"},
-            "display_name": {"type": "string"},
-            "language_primary": {"type": "string"},
-            "description": {"type": ["string", "null"]},
-            "enrollment_status": {"type": "string", "enum": ["pending", "ready", "failed", "evicted"]},
-            "status_reason": {"type": "string"},
-            "enrolled_on": {"type": "array", "items": {"type": "string"}},
-            "created_at": {"type": "string", "format": "date-time"},
-            "consent": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "recorded_at": {"type": "string", "format": "date-time"},
-                    "consent_audio_sha256": {"type": "string"},
-                    "reference_audio_sha256": {"type": "string"},
-                },
-            },
-            "preflight": {"$ref": "#/components/schemas/Preflight"},
-            "note": {"type": "string"},
-        },
-    },
-    "Health": {
-        "type": "object",
-        "properties": {
-            "status": {"type": "string", "enum": ["ok", "warming", "degraded"]},
-            "warming_nodes": {"type": "array", "items": {"type": "string"}},
-            "redis": {"type": "string", "enum": ["ok", "down"]},
-            "nodes_online": {"type": "integer"},
-            "asr": {"type": "string", "enum": ["ok", "down"]},
-            "disk": {"type": "string", "enum": ["ok", "low"]},
-        },
-    },
-}
-
-SPEAKER_ID = {"name": "speaker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+REF = "#/components/schemas/{model}"
+#: Error answers every authenticated operation can give.
+AUTH = {401: "missing, invalid or revoked API key (`unauthenticated`)",
+        403: "the key lacks the scope (`forbidden`, `details.required_scope`)",
+        429: "too many failed key checks (`rate_limited`, `Retry-After`)"}  # fmt: skip
+NOT_FOUND = {404: "no such speaker in this tenant (`not_found`)", 410: "erased (`speaker_deleted`, `details.audit_id`)"}
 PAGING = [
-    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
 ]
-SCHEMAS["Warm"] = {
-    "type": "object",
-    "properties": {
-        "speaker_id": {"type": "string"},
-        "warm_node_ids": {"type": "array", "items": {"type": "string"}},
-        "candidate_node_ids": {"type": "array", "items": {"type": "string"}},
-        "stale_node_ids": {"type": "array", "items": {"type": "string"}},
-    },
-}
-SCHEMAS["ErasureReceipt"] = {
-    "type": "object",
-    "properties": {
-        "speaker_id": {"type": "string"},
-        "audit_id": {"type": "string"},
-        "blob_bytes_deleted": {"type": "integer"},
-        "evicted_from": {"type": "array", "items": {"type": "string"}},
-        "error_summary": {"type": "object", "additionalProperties": {"type": "string"}},
-        "deleted_at": {"type": "string", "format": "date-time"},
-    },
-}
-SCHEMAS["Node"] = {
-    "type": "object",
-    "properties": {
-        "node_id": {"type": "string"},
-        "engines": {"type": "array", "items": {"type": "string"}},
-        "model": {"type": "string"},
-        "started_at": {"type": "string", "format": "date-time"},
-        "last_heartbeat_at": {"type": "string", "format": "date-time"},
-        "warm_speakers": {"type": "integer"},
-    },
-}
 
 
-def _data(schema: dict[str, Any], listed: bool = False) -> dict[str, Any]:
-    if listed:
-        return _ok(
-            {
-                "type": "object",
-                "properties": {"data": {"type": "array", "items": schema}, "next_cursor": {"type": ["string", "null"]}},
-            }
-        )
-    return _ok({"type": "object", "properties": {"data": schema}})
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-ADMIN_PATHS: dict[str, Any] = {
-    f"{BASE}/nodes": {
-        "get": {
-            "summary": "Online nodes (scope scaiecho:admin)",
-            "responses": {"200": _data({"$ref": "#/components/schemas/Node"}, listed=True), **AUTH_ERRORS},
-        }
-    },
-    f"{BASE}/audit/consents": {
-        "get": {
-            "summary": "Consent records of the tenant, newest first (scope scaiecho:admin)",
-            "parameters": PAGING,
-            "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
-        }
-    },
-    f"{BASE}/policy": {
-        "get": {
-            "summary": "The tenant's transcription policy (scope scaiecho:admin)",
-            "responses": {"200": _data({"$ref": "#/components/schemas/Policy"}), **AUTH_ERRORS},
+@dataclass(frozen=True)
+class Operation:
+    """One route: what it takes, what it answers, which errors it gives."""
+
+    method: str
+    path: str
+    summary: str
+    answer: type[BaseModel] | None
+    status: int = 200
+    scope: str | None = None
+    json_body: type[BaseModel] | None = None
+    form_body: type[BaseModel] | None = None
+    params: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[int, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+OPERATIONS = [
+    Operation("get", "/healthz", "Health of Redis, nodes, ASR and the disk", doc.Health,
+              errors={503: "degraded or warming (the same document)"}),
+    Operation("get", "/metrics", "Prometheus metrics, for the operator's token in <data-dir>/metrics-token", None,
+              media_type="text/plain", errors={401: "no or wrong operator token"}),
+    Operation("get", f"{BASE}/openapi.json", "This document", None),
+    Operation("post", f"{BASE}/speakers", "Enroll a speaker", doc.Data[doc.Speaker], 201, ENROLL,
+              form_body=doc.EnrollmentForm,
+              params=[{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
+                       "description": "a retry with the same key returns the speaker the first request created"}],
+              errors={400: "malformed multipart body (`bad_request`)",
+                      413: "upload over the limit (`payload_too_large`)",
+                      415: "undecodable or unsupported audio (`unsupported_media`)",
+                      422: "`invalid_field`, `preflight_failed` or `idempotency_key_reused`",
+                      507: "the disk is full; nothing was stored (`insufficient_storage`)"}),
+    Operation("get", f"{BASE}/speakers", "The tenant's speakers, newest first", doc.Page[doc.Speaker], scope=ENROLL,
+              params=[{"name": "status", "in": "query",
+                       "schema": {"type": "string", "enum": ["pending", "ready", "failed", "evicted"]}}, *PAGING],
+              errors={422: "bad `status`, `limit` or `cursor` (`invalid_field`)"}),
+    Operation("get", f"{BASE}/speakers/{{speaker_id}}", "One speaker", doc.Data[doc.Speaker], scope=ENROLL,
+              params=[_path("speaker_id")], errors=NOT_FOUND),
+    Operation("delete", f"{BASE}/speakers/{{speaker_id}}", "GDPR Art. 17 erasure", doc.Data[doc.ErasureReceipt],
+              scope=ENROLL, params=[_path("speaker_id")], errors=NOT_FOUND),
+    Operation("get", f"{BASE}/speakers/{{speaker_id}}/warm", "Which nodes hold the speaker", doc.Data[doc.Warm],
+              scope=ENROLL, params=[_path("speaker_id")], errors=NOT_FOUND),
+    Operation("post", f"{BASE}/speakers/{{speaker_id}}/warm", "Re-warm on every candidate node or the listed ones",
+              doc.Data[doc.WarmResult], scope=ENROLL, json_body=doc.WarmRequest, params=[_path("speaker_id")],
+              errors={**NOT_FOUND, 400: "not a JSON object (`bad_request`)",
+                      422: "a node id that is not a candidate (`invalid_field`)"}),
+    Operation("get", f"{BASE}/nodes", "Online nodes", doc.Page[doc.Node], scope=ADMIN),
+    Operation("get", f"{BASE}/audit/consents", "Consent records of the tenant, newest first",
+              doc.Page[doc.ConsentAudit], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
+    Operation("get", f"{BASE}/audit/erasures", "Hash-chained erasure audit rows of the tenant, newest first",
+              doc.Page[doc.ErasureAudit], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
+    Operation("get", f"{BASE}/policy", "The tenant's transcription policy", doc.Data[doc.Policy], scope=ADMIN),
+    Operation("put", f"{BASE}/policy", "Choose the backend: auto (A, B when A is unavailable), A or B",
+              doc.Data[doc.Policy], scope=ADMIN, json_body=doc.PolicyUpdate,
+              errors={400: "not a JSON object (`bad_request`)",
+                      422: "`invalid_field`, or `backend_unavailable` (B without an upstream)"}),
+    Operation("get", f"{BASE}/keys", "The tenant's API keys, newest first; never a secret", doc.Page[doc.ApiKey],
+              scope=ADMIN),
+    Operation("post", f"{BASE}/keys", "Create a key; the secret is in this answer only", doc.Data[doc.CreatedKey], 201,
+              ADMIN, json_body=doc.KeyRequest,
+              errors={400: "not a JSON object (`bad_request`)", 422: "bad name or scopes (`invalid_field`)"}),
+    Operation("delete", f"{BASE}/keys/{{key_id}}", "Revoke a key at once, open streams included",
+              doc.Data[doc.ApiKey], scope=ADMIN, params=[_path("key_id")],
+              errors={404: "no such key in this tenant (`not_found`)", 409: "a key cannot revoke itself (`own_key`)"}),
+    Operation("get", f"{BASE}/transcribe/stream",
+              "WebSocket upgrade for live transcription (diarize also needs scaiecho:diarize); frames: docs/api.md",
+              None, 101, TRANSCRIBE,
+              params=[{"name": "access_token", "in": "query", "schema": {"type": "string"},
+                       "description": "the API key, for browsers that cannot set headers"}],
+              errors={400: "not a WebSocket upgrade (`bad_request`)"}),
+    Operation("post", f"{BASE}/transcriptions", "Transcribe a whole file (diarize also needs scaiecho:diarize)",
+              doc.Data[doc.Transcription], scope=TRANSCRIBE, form_body=doc.TranscriptionForm,
+              params=[{"name": "format", "in": "query",
+                       "schema": {"type": "string", "enum": ["json", "srt", "vtt", "rttm"], "default": "json"}}],
+              errors={413: "upload over the limit (`payload_too_large`)",
+                      415: "undecodable or unsupported audio (`unsupported_media`)",
+                      422: "bad field or format (`invalid_field`)",
+                      503: "no backend can serve, or the upstream failed"}),
+]  # fmt: skip
+
+
+def _models() -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = [doc.ErrorEnvelope]
+    for op in OPERATIONS:
+        found += [m for m in (op.answer, op.json_body, op.form_body) if m is not None and m not in found]
+    return found
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=_name(model))}
+
+
+def _name(model: type[BaseModel]) -> str:
+    return model.__name__.replace("[", "_").replace("]", "_").replace(".", "_")
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    error = {"content": {"application/json": {"schema": _ref(doc.ErrorEnvelope)}}}
+    description = {101: "Switching Protocols"}.get(op.status, "OK" if op.status == 200 else "Created")
+    ok: dict[str, Any] = {"description": description}
+    if op.answer is not None:
+        ok["content"] = {op.media_type: {"schema": _ref(op.answer)}}
+    elif op.media_type != "application/json":
+        ok["content"] = {op.media_type: {"schema": {"type": "string"}}}
+    errors = {**(AUTH if op.scope else {}), **op.errors}
+    out: dict[str, Any] = {
+        "summary": op.summary + (f" (scope {op.scope})" if op.scope else ""),
+        "responses": {
+            str(op.status): ok,
+            **{str(code): {"description": text, **error} for code, text in sorted(errors.items())},
         },
-        "put": {
-            "summary": "Choose the backend: auto (A, B when A is unavailable), A or B (scope scaiecho:admin)",
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyUpdate"}}},
-            },
-            "responses": {
-                "200": _data({"$ref": "#/components/schemas/Policy"}),
-                **AUTH_ERRORS,
-                "400": _error_response("the body is not a JSON object (`bad_request`)"),
-                "422": _error_response("unknown field or backend (`invalid_field`)"),
-            },
-        },
-    },
-    f"{BASE}/keys": {
-        "get": {
-            "summary": "The tenant's API keys, newest first; never a secret (scope scaiecho:admin)",
-            "responses": {"200": _data({"$ref": "#/components/schemas/ApiKey"}, listed=True), **AUTH_ERRORS},
-        },
-        "post": {
-            "summary": "Create a key; the secret is in this answer only (scope scaiecho:admin)",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["name", "scopes"],
-                            "properties": {
-                                "name": {"type": "string", "maxLength": 200},
-                                "scopes": {"type": "array", "items": {"type": "string"}},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "201": _data({"$ref": "#/components/schemas/ApiKey"}),
-                **AUTH_ERRORS,
-                "422": _error_response("bad name or unknown scope (`invalid_field`)"),
-            },
-        },
-    },
-    f"{BASE}/keys/{{key_id}}": {
-        "delete": {
-            "summary": "Revoke a key at once, open streams included (scope scaiecho:admin)",
-            "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {
-                "200": _data({"$ref": "#/components/schemas/ApiKey"}),
-                **AUTH_ERRORS,
-                "404": _error_response("no such key in this tenant"),
-            },
-        }
-    },
-    f"{BASE}/audit/erasures": {
-        "get": {
-            "summary": "Hash-chained erasure audit rows of the tenant, newest first (scope scaiecho:admin)",
-            "parameters": PAGING,
-            "responses": {"200": _data({"type": "object"}, listed=True), **AUTH_ERRORS},
-        }
-    },
-}
-
-
-SEGMENT = {
-    "type": "object",
-    "required": ["segment_id", "text", "start", "end"],
-    "properties": {
-        "segment_id": {"type": "integer"},
-        "text": {"type": "string"},
-        "start": {"type": "number", "description": "seconds from the start of the audio"},
-        "end": {"type": "number"},
-        "speaker_label": {"type": "string", "description": "display name, or spk_N; omitted when unknown"},
-        "speaker_id": {"type": "string", "description": "only with an enrolled match"},
-        "speaker_confidence": {"type": "number", "description": "only with an enrolled match"},
-    },
-}
-
-TRANSCRIPTION_PATHS: dict[str, Any] = {
-    f"{BASE}/transcribe/stream": {
-        "get": {
-            "summary": "WebSocket upgrade for live transcription (scope scaiecho:transcribe; diarize also "
-            "scaiecho:diarize). Frames: see API.md and docs/api-notes.md",
-            "parameters": [{"name": "access_token", "in": "query", "schema": {"type": "string"}}],
-            "responses": {
-                "101": {"description": "switching to the WebSocket protocol"},
-                **AUTH_ERRORS,
-                "400": _error_response("not a WebSocket upgrade request (`bad_request`)"),
-            },
-        }
-    },
-    f"{BASE}/transcriptions": {
-        "post": {
-            "summary": "Transcribe a whole file (scope scaiecho:transcribe; diarize also scaiecho:diarize)",
-            "parameters": [
-                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "srt", "vtt", "rttm"]}}
-            ],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["file"],
-                            "properties": {
-                                "file": {"type": "string", "format": "binary"},
-                                "diarize": {"type": "string", "enum": ["true", "false"]},
-                                "language_hint": {"type": "string", "description": "BCP-47"},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "200": _data(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "backend_used": {"type": "string", "enum": ["A", "B"]},
-                            "duration_s": {"type": "number"},
-                            "truncated": {"type": "boolean"},
-                            "segments": {"type": "array", "items": SEGMENT},
-                        },
-                    }
-                ),
-                **AUTH_ERRORS,
-                "413": _error_response("upload larger than the limit (`payload_too_large`)"),
-                "415": _error_response("undecodable or unsupported audio (`unsupported_media`)"),
-                "422": _error_response("bad field or format (`invalid_field`)"),
-                "503": _error_response(
-                    "no backend can serve, or the upstream failed (`asr_unavailable`, `upstream_…`)"
-                ),
-            },
-        }
-    },
-}
+    }
+    if op.scope:
+        out["security"] = [{"bearer": []}]
+    if op.params:
+        out["parameters"] = op.params
+    if op.json_body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.json_body)}}}
+    if op.form_body is not None:
+        out["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": _ref(op.form_body)}}}
+    return out
 
 
 def spec() -> dict[str, Any]:
-    """The whole document."""
-    speaker = {"$ref": "#/components/schemas/Speaker"}
+    """The OpenAPI 3.1 document."""
+    # pydantic names a generic's schema as `_name` does (Data[Speaker] -> Data_Speaker_)
+    _, schema = models_json_schema([(m, "serialization") for m in _models()], ref_template=REF)
+    schemas = schema.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ScaiEcho appliance", "version": "1"},
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics, for the operator's token in <data-dir>/metrics-token",
-                    "security": [{"bearer": []}],
-                    "responses": {
-                        "200": {"description": "Prometheus text format", "content": {"text/plain": {}}},
-                        "401": {"description": "not the operator's metrics token"},
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Health of Redis, nodes and ASR",
-                    "security": [],
-                    "responses": {
-                        "200": _ok({"$ref": "#/components/schemas/Health"}),
-                        "503": _ok({"$ref": "#/components/schemas/Health"}, "degraded"),
-                    },
-                }
-            },
-            f"{BASE}/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "security": [],
-                    "responses": {"200": _ok({"type": "object"})},
-                }
-            },
-            f"{BASE}/speakers": {
-                "post": {
-                    "summary": "Enroll a speaker (scope scaiecho:enroll)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": [
-                                        "display_name",
-                                        "language_primary",
-                                        "consent_user_full_name",
-                                        "consent_stated_purpose",
-                                        "consent_text",
-                                        "reference",
-                                        "consent",
-                                    ],
-                                    "properties": {
-                                        "display_name": {"type": "string", "minLength": 1, "maxLength": 200},
-                                        "language_primary": {"type": "string", "description": "BCP-47"},
-                                        "description": {"type": "string", "maxLength": 2000},
-                                        "consent_user_full_name": {"type": "string", "maxLength": 200},
-                                        "consent_stated_purpose": {"type": "string", "maxLength": 1000},
-                                        "consent_text": {"type": "string", "maxLength": 5000},
-                                        "reference": {"type": "string", "format": "binary"},
-                                        "consent": {"type": "string", "format": "binary"},
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "201": _ok({"type": "object", "properties": {"data": speaker}}, "enrolled"),
-                        **AUTH_ERRORS,
-                        "413": _error_response("upload larger than the limit (`payload_too_large`)"),
-                        "507": _error_response("the disk is full; nothing was stored (`insufficient_storage`)"),
-                        "415": _error_response("undecodable or unsupported audio (`unsupported_media`)"),
-                        "422": _error_response("`invalid_field` or `preflight_failed`"),
-                    },
-                },
-                "get": {
-                    "summary": "List the tenant's speakers, newest first (scope scaiecho:enroll)",
-                    "parameters": [
-                        {"name": "status", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 200}},
-                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-                    ],
-                    "responses": {
-                        "200": _ok(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "data": {"type": "array", "items": speaker},
-                                    "next_cursor": {"type": ["string", "null"]},
-                                },
-                            }
-                        ),
-                        **AUTH_ERRORS,
-                        "422": _error_response("bad query parameter (`invalid_field`)"),
-                    },
-                },
-            },
-            f"{BASE}/speakers/{{speaker_id}}": {
-                "get": {
-                    "summary": "One speaker (scope scaiecho:enroll)",
-                    "parameters": [SPEAKER_ID],
-                    "responses": {
-                        "200": _ok({"type": "object", "properties": {"data": speaker}}),
-                        **AUTH_ERRORS,
-                        "404": _error_response("no such speaker in this tenant"),
-                        "410": _error_response("the speaker was erased (`speaker_deleted`, `details.audit_id`)"),
-                    },
-                },
-                "delete": {
-                    "summary": "GDPR Art. 17 erasure (scope scaiecho:enroll)",
-                    "parameters": [SPEAKER_ID],
-                    "responses": {
-                        "200": _data({"$ref": "#/components/schemas/ErasureReceipt"}),
-                        **AUTH_ERRORS,
-                        "404": _error_response("no such speaker in this tenant"),
-                        "410": _error_response("already erased (`speaker_deleted`)"),
-                    },
-                },
-            },
-            f"{BASE}/speakers/{{speaker_id}}/warm": {
-                "get": {
-                    "summary": "Which nodes hold the speaker (scope scaiecho:enroll)",
-                    "parameters": [SPEAKER_ID],
-                    "responses": {"200": _data({"$ref": "#/components/schemas/Warm"}), **AUTH_ERRORS},
-                },
-                "post": {
-                    "summary": "Re-warm on every candidate node or the listed ones (scope scaiecho:enroll)",
-                    "parameters": [SPEAKER_ID],
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"node_ids": {"type": "array", "items": {"type": "string"}}},
-                                }
-                            }
-                        }
-                    },
-                    "responses": {
-                        "200": _data({"type": "object"}),
-                        **AUTH_ERRORS,
-                        "422": _error_response("a node id that is not a candidate (`invalid_field`)"),
-                    },
-                },
-            },
-            **ADMIN_PATHS,
-            **TRANSCRIPTION_PATHS,
-        },
+        "info": {"title": "ScaiEcho appliance", "version": "1", "description": "The contract: docs/api.md."},
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }
