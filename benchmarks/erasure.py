@@ -22,10 +22,9 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from appliance.contract import BASE
 from benchmarks.enroll import enroll_once, percentile, recordings, speech_sources
 from tests.appliance_process import Appliance
-
-BASE = "/v1/modules/scaiecho"
 
 
 async def enroll_many(app: Appliance, sources: list[np.ndarray], count: int, parallel: int = 2) -> list[str]:

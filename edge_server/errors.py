@@ -6,12 +6,14 @@ import errno
 import json
 import logging
 import sqlite3
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger("scaiecho.edge")
+M = TypeVar("M", bound=BaseModel)
 
 
 class ApiError(Exception):
@@ -48,9 +50,34 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def _plain(data: Any) -> Any:
+    """Contract models (appliance/contract/documents.py) as JSON-ready values, optional fields left out."""
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json", exclude_none=True)
+    if isinstance(data, list):
+        return [_plain(item) for item in data]
+    return data
+
+
 def json_response(data: Any, status: int = 200, **extra: Any) -> web.Response:
     """A success document: ``{"data": ...}`` plus any top-level extras (``next_cursor``)."""
-    return web.json_response({"data": data, **extra}, status=status, dumps=_dumps)
+    return web.json_response({"data": _plain(data), **extra}, status=status, dumps=_dumps)
+
+
+async def json_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON body as ``model``: 400 when it is not a JSON object, else `validated`."""
+    return validated(model, await json_object(request))
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """``data`` as ``model``, or 422 `invalid_field` naming the first bad or unknown field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "body"
+        reason = "is not a field of this request" if first["type"] == "extra_forbidden" else first["msg"]
+        raise invalid_field(name, f"{name}: {reason}") from exc
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

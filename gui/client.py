@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 import aiohttp
 import numpy as np
 
+from appliance.contract import BASE, STREAM_PATH
 from models.audio import SAMPLE_RATE, encode
 
-BASE = "/v1/modules/scaiecho"
 T = TypeVar("T")
 
 
@@ -150,9 +150,7 @@ class ApiClient:
         try:
             async with (
                 self.connection.session(self.timeout) as http,
-                http.ws_connect(
-                    self.connection.url.rstrip("/") + f"{BASE}/transcribe/stream", headers=self.connection.headers
-                ) as ws,
+                http.ws_connect(self.connection.url.rstrip("/") + STREAM_PATH, headers=self.connection.headers) as ws,
             ):
                 await ws.send_json({"type": "open", "media_type": "audio/pcm;rate=16000", "diarize": True})
                 frame = await ws.receive_json(timeout=10)
@@ -208,7 +206,7 @@ class ApiClient:
         language: str = "en",
     ) -> None:
         """Stream 16 kHz float32 audio pulled from ``chunks`` (None ends it); every frame to ``on_frame``."""
-        url = self.connection.url.rstrip("/") + f"{BASE}/transcribe/stream"
+        url = self.connection.url.rstrip("/") + STREAM_PATH
         try:
             async with self.connection.session() as http, http.ws_connect(url, headers=self.connection.headers) as ws:
                 opening = {"type": "open", "media_type": f"audio/pcm;rate={SAMPLE_RATE}", "diarize": diarize,

@@ -10,11 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance.clock import relative_time
-
-ENROLL = "scaiecho:enroll"
-TRANSCRIBE = "scaiecho:transcribe"
-DIARIZE = "scaiecho:diarize"
-ADMIN = "scaiecho:admin"
+from appliance.contract import DIARIZE, ENROLL, TRANSCRIBE
 
 #: Feature -> the scopes it needs (diarize also needs transcribe, as the API says).
 FEATURES = {

@@ -7,10 +7,9 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from appliance.contract import BASE
 from models.audio import encode
 from tests.support import ENROLL_FIELDS
-
-BASE = "/v1/modules/scaiecho"
 
 
 async def enroll(

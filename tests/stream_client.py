@@ -16,9 +16,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from appliance.contract import STREAM_PATH
 from models.audio import SAMPLE_RATE
-
-STREAM_PATH = "/v1/modules/scaiecho/transcribe/stream"
 
 
 @dataclass

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENROLL = "scaiecho:enroll"
-TRANSCRIBE = "scaiecho:transcribe"
-DIARIZE = "scaiecho:diarize"
-ADMIN = "scaiecho:admin"
-ALL_SCOPES = (ENROLL, TRANSCRIBE, DIARIZE, ADMIN)
+from appliance.contract import ADMIN, ALL_SCOPES, DIARIZE, ENROLL, TRANSCRIBE
+
+__all__ = ["ADMIN", "ALL_SCOPES", "DIARIZE", "ENROLL", "TRANSCRIBE", "Principal", "missing_scope"]
 
 
 @dataclass(frozen=True)

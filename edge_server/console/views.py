@@ -22,6 +22,7 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.clock import relative_time
+from appliance.contract.documents import KeyRequest
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import checked_key
@@ -29,7 +30,7 @@ from edge_server.access.scopes import missing_scope
 from edge_server.access.tenancy import create_key, revoke_key
 from edge_server.console import health, sessions
 from edge_server.console.sessions import ConsoleSession
-from edge_server.errors import ApiError
+from edge_server.errors import ApiError, validated
 from edge_server.routes.keys import checked_request, key_rows, revocable
 from edge_server.routes.speakers import live_speaker
 from edge_server.speakers import store as speaker_store
@@ -297,7 +298,7 @@ async def _speaker_page(
         request,
         "speaker.html",
         session,
-        speaker=speaker_store.to_json(row, await enrolled_on(request.app, row["id"])),
+        speaker=speaker_store.document(row, await enrolled_on(request.app, row["id"])),
         candidates=candidates,
         stale=sorted(warm - set(candidates)),
         same_voice=sorted((names[t], t) for t in twins),
@@ -331,16 +332,14 @@ async def speaker_delete(request: web.Request, session: ConsoleSession) -> web.R
     if (await request.post()).get("confirm") != "erase":
         raise ApiError(422, "invalid_field", "Tick the box that confirms the erasure; nothing was deleted.")
     receipt = await erase(request.app, session.principal, row["id"])
-    return render(request, "receipt.html", session, receipt=receipt.to_json(), display_name=row["display_name"])
+    return render(request, "receipt.html", session, receipt=receipt, display_name=row["display_name"])
 
 
 # -- audit --------------------------------------------------------------------------------------
 
 
 def _query(request: web.Request, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = request.app[appkeys.DB].execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    return list(request.app[appkeys.DB].query(sql, params))
 
 
 @routes.get(f"{PREFIX}/audit")
@@ -395,7 +394,7 @@ async def key_create(request: web.Request, session: ConsoleSession) -> web.Respo
     form = await request.post()
     body = {"name": str(form.get("name", "")), "scopes": [str(s) for s in form.getall("scope", [])]}
     try:
-        name, scopes = checked_request(session.principal, body)
+        name, scopes = checked_request(session.principal, validated(KeyRequest, body))
     except ApiError as exc:
         return _keys_page(request, session, exc.status, error=exc.message)
     issued = create_key(request.app[appkeys.DB], session.principal.tenant_id, scopes, name, session.principal.key_id)

@@ -11,13 +11,13 @@ from typing import Any
 from aiohttp import web
 
 from appliance import node_registry
+from appliance.contract import BASE
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.errors import invalid_field, json_response
 
 routes = web.RouteTableDef()
-BASE = "/v1/modules/scaiecho"
 MAX_LIMIT = 200
 
 
@@ -64,12 +64,12 @@ def _page(
     """Newest first by the integer column ``key``; ``sql`` has an ``{after}`` slot for the cursor."""
     limit, before = _page_args(request)
     after = f"AND {key} < ?" if before is not None else ""
-    cursor = request.app[appkeys.DB].execute(
-        sql.format(after=after) + f" ORDER BY {key} DESC LIMIT ?",
-        [*params, *([before] if before is not None else []), limit + 1],
+    rows = list(
+        request.app[appkeys.DB].query(
+            sql.format(after=after) + f" ORDER BY {key} DESC LIMIT ?",
+            [*params, *([before] if before is not None else []), limit + 1],
+        )
     )
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

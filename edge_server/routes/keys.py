@@ -8,43 +8,32 @@ key every `stream.key_check_interval_s`).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlite_utils
 from aiohttp import web
 
+from appliance.contract import BASE
+from appliance.contract.documents import ApiKey, CreatedKey, KeyRequest
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import create_key, revoke_key
-from edge_server.errors import ApiError, invalid_field, json_object, json_response, not_found
+from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
 
 routes = web.RouteTableDef()
-BASE = "/v1/modules/scaiecho"
 MAX_NAME_CHARS = 200
 
 
-def _key(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "name": row["name"],
-        "scopes": json.loads(row["scopes"]),
-        "created_at": row["created_at"],
-        "revoked_at": row["revoked_at"],
-    }
-
-
-def key_rows(db: sqlite_utils.Database, tenant_id: str, key_id: str | None = None) -> list[dict[str, Any]]:
-    """The tenant's keys (or one of them) as API documents, newest first."""
+def key_rows(db: sqlite_utils.Database, tenant_id: str, key_id: str | None = None) -> list[ApiKey]:
+    """The tenant's keys (or one of them), newest first."""
     sql = "SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ?"
     params = [tenant_id]
     if key_id is not None:
         sql += " AND id = ?"
         params.append(key_id)
-    cursor = db.execute(sql + " ORDER BY created_at DESC, id", params)
-    names = [d[0] for d in cursor.description]
-    return [_key(dict(zip(names, r, strict=True))) for r in cursor.fetchall()]
+    rows = db.query(sql + " ORDER BY created_at DESC, id", params)
+    return [ApiKey.model_validate({**row, "scopes": json.loads(row["scopes"])}) for row in rows]
 
 
 @routes.get(f"{BASE}/keys")
@@ -58,27 +47,19 @@ async def list_keys(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     """``{"name": "...", "scopes": [...]}`` -> 201 with the secret, shown only here."""
     principal = authorize(request, auth.ADMIN)
-    body = await json_object(request)
-    name, scopes = checked_request(principal, body)
-    issued = create_key(request.app[appkeys.DB], principal.tenant_id, scopes, name, principal.key_id)
-    return json_response(
-        {"id": issued.id, "name": issued.name, "scopes": issued.scopes, "key": issued.token}, status=201
-    )
+    name, scopes = checked_request(principal, await json_body(request, KeyRequest))
+    db = request.app[appkeys.DB]
+    issued = create_key(db, principal.tenant_id, scopes, name, principal.key_id)
+    created = key_rows(db, principal.tenant_id, issued.id)[0]
+    return json_response(CreatedKey(**created.model_dump(), key=issued.token), status=201)
 
 
-def checked_request(principal: Principal, body: dict[str, Any]) -> tuple[str, list[str]]:
-    """The name and scopes of a new key; 422 for a bad field, 403 for a scope the creator lacks."""
-    unknown_fields = sorted(set(body) - {"name", "scopes"})
-    if unknown_fields:
-        raise invalid_field(unknown_fields[0], f"unknown field {unknown_fields[0]!r}; a key has 'name' and 'scopes'")
-    name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
+def checked_request(principal: Principal, body: KeyRequest) -> tuple[str, list[str]]:
+    """The name and scopes of a new key; 403 for a scope the creator lacks (a key never escalates)."""
+    name = body.name.strip()
+    if not name:
         raise invalid_field("name", f"name must be 1 to {MAX_NAME_CHARS} characters")
-    scopes = body.get("scopes")
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
-        raise invalid_field("scopes", "scopes must be a non-empty list such as ['scaiecho:transcribe']")
-    if unknown := auth.unknown_scopes(scopes):
-        raise invalid_field("scopes", f"unknown scope {unknown[0]!r}")
+    scopes: list[str] = list(dict.fromkeys(body.scopes))
     if lacking := auth.ungrantable_scopes(principal.scopes, scopes):
         raise ApiError(
             403,
@@ -86,7 +67,7 @@ def checked_request(principal: Principal, body: dict[str, Any]) -> tuple[str, li
             f"a key cannot grant {lacking[0]}, which its creator lacks",
             {"required_scope": lacking[0]},
         )
-    return name.strip(), scopes
+    return name, scopes
 
 
 def revocable(db: sqlite_utils.Database, principal: Principal, key_id: str) -> None:

@@ -7,18 +7,19 @@ from typing import Any
 from aiohttp import web
 
 from appliance import node_registry
+from appliance.contract import BASE
+from appliance.contract.documents import Warm, WarmRequest
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.access.scopes import Principal
-from edge_server.errors import ApiError, invalid_field, json_response, not_found
+from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
 from edge_server.speakers import store as speaker_store
-from edge_server.speakers.enrollment import enroll
+from edge_server.speakers.enrollment import enroll, idempotency_key, read_form
 from edge_server.speakers.erasure import deleted_error, erase
 from edge_server.speakers.warming import enrolled_on, rewarm
 
 routes = web.RouteTableDef()
-BASE = "/v1/modules/scaiecho"
 
 
 @routes.post(f"{BASE}/speakers")
@@ -27,15 +28,14 @@ async def create_speaker(request: web.Request) -> web.Response:
     principal = authorize(request, auth.ENROLL)
     outcomes = request.app[appkeys.METRICS].enrollments
     try:
-        speaker, note = await enroll(request, principal)
+        key = idempotency_key(request)
+        form = await read_form(request, request.app[appkeys.SETTINGS])
+        speaker = await enroll(request.app, principal, form, key)
     except ApiError:
         outcomes.labels("rejected").inc()
         raise
-    outcomes.labels(speaker["enrollment_status"]).inc()
-    data = dict(speaker)
-    if note:
-        data["note"] = note
-    return json_response(data, status=201)
+    outcomes.labels(speaker.enrollment_status).inc()
+    return json_response(speaker, status=201)
 
 
 def _limit(request: web.Request) -> int:
@@ -58,7 +58,7 @@ async def list_speakers(request: web.Request) -> web.Response:
         )
     except ValueError as exc:
         raise invalid_field("cursor", "cursor is not one this server issued") from exc
-    docs = [speaker_store.to_json(row, await enrolled_on(request.app, row["id"])) for row in rows]
+    docs = [speaker_store.document(row, await enrolled_on(request.app, row["id"])) for row in rows]
     return json_response(docs, next_cursor=next_cursor)
 
 
@@ -77,7 +77,7 @@ async def get_speaker(request: web.Request) -> web.Response:
     """One speaker of the caller's tenant."""
     principal = authorize(request, auth.ENROLL)
     row = live_speaker(request, principal)
-    return json_response(speaker_store.to_json(row, await enrolled_on(request.app, row["id"])))
+    return json_response(speaker_store.document(row, await enrolled_on(request.app, row["id"])))
 
 
 @routes.delete(f"{BASE}/speakers/{{speaker_id}}")
@@ -85,7 +85,7 @@ async def delete_speaker(request: web.Request) -> web.Response:
     """GDPR Art. 17 erasure; answers once the erasure is durable."""
     principal = authorize(request, auth.ENROLL)
     receipt = await erase(request.app, principal, request.match_info["speaker_id"])
-    return json_response(receipt.to_json())
+    return json_response(receipt)
 
 
 @routes.get(f"{BASE}/speakers/{{speaker_id}}/warm")
@@ -96,24 +96,20 @@ async def get_warm(request: web.Request) -> web.Response:
     warm = await node_registry.warm_node_ids(request.app[appkeys.REDIS], row["id"])
     candidates = {n.node_id for n in await request.app[appkeys.CLUSTER].candidates()}
     return json_response(
-        {
-            "speaker_id": row["id"],
-            "warm_node_ids": sorted(warm),
-            "candidate_node_ids": sorted(candidates),
-            "stale_node_ids": sorted(warm - candidates),
-        }
+        Warm(
+            speaker_id=row["id"],
+            warm_node_ids=sorted(warm),
+            candidate_node_ids=sorted(candidates),
+            stale_node_ids=sorted(warm - candidates),
+        )
     )
 
 
 async def _node_ids_field(request: web.Request) -> list[str]:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError as exc:
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from exc
-    node_ids = body.get("node_ids", []) if isinstance(body, dict) else None
-    if not isinstance(node_ids, list) or not all(isinstance(n, str) for n in node_ids):
-        raise invalid_field("node_ids", "node_ids must be a list of node id strings")
-    return node_ids
+    """The re-warm body's node ids; an empty body is ``{"node_ids": []}``."""
+    if not request.can_read_body:
+        return []
+    return (await json_body(request, WarmRequest)).node_ids
 
 
 @routes.post(f"{BASE}/speakers/{{speaker_id}}/warm")

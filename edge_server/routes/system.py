@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from appliance.contract.documents import Health
 from edge_server import appkeys
 from edge_server.openapi import spec
 from edge_server.speakers.warming import warming_node_ids
@@ -27,16 +28,15 @@ async def healthz(request: web.Request) -> web.Response:
     warming = warming_node_ids(request.app, online)
     ok = redis_ok and bool(online) and asr_ok and disk_ok
     status = "degraded" if not ok else "warming" if warming else "ok"
-    body: dict[str, object] = {
-        "status": status,
-        "redis": "ok" if redis_ok else "down",
-        "nodes_online": len(online),
-        "asr": "ok" if asr_ok else "down",
-        "disk": "ok" if disk_ok else "low",
-    }
-    if warming:
-        body["warming_nodes"] = warming
-    return web.json_response(body, status=200 if status == "ok" else 503)
+    body = Health(
+        status=status,
+        redis="ok" if redis_ok else "down",
+        nodes_online=len(online),
+        asr="ok" if asr_ok else "down",
+        disk="ok" if disk_ok else "low",
+        warming_nodes=warming or None,
+    )
+    return web.json_response(body.to_json(), status=200 if status == "ok" else 503)
 
 
 @routes.get("/v1/modules/scaiecho/openapi.json")

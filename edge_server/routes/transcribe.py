@@ -9,16 +9,18 @@ from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
+from appliance.contract import BASE, STREAM_PATH
+from appliance.contract.documents import PolicyUpdate
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize, bearer_token
 from edge_server.access.scopes import Principal, missing_scope
 from edge_server.access.tenancy import authenticate, new_id
-from edge_server.errors import ApiError, invalid_field, json_object, json_response
+from edge_server.errors import ApiError, invalid_field, json_body, json_response
 from edge_server.speakers.enrollment import BCP47, multipart_parts, read_part, too_large
 from edge_server.speakers.voices import TenantVoices
 from edge_server.streaming.exports import FORMATS, to_rttm, to_srt, to_vtt
-from edge_server.streaming.policy import BACKENDS, NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
+from edge_server.streaming.policy import NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
 from edge_server.streaming.protocol import (
     CloseFrame,
     DeltaFrame,
@@ -37,7 +39,6 @@ from models.stream_audio import ContainerDecoder, PcmDecoder, StreamDecoder, Str
 
 log = logging.getLogger("scaiecho.stream")
 routes = web.RouteTableDef()
-BASE = "/v1/modules/scaiecho"
 #: Largest single WebSocket message accepted (about 30 s of 16 kHz PCM).
 MAX_MESSAGE_BYTES = 1 << 20
 #: Close codes beyond the WebSocket standard ones (4000-4999 are the application's).
@@ -210,7 +211,7 @@ def _decoder(media: MediaType) -> StreamDecoder:
     return ContainerDecoder("ogg" if media.name == "audio/ogg" else "matroska")
 
 
-@routes.get(f"{BASE}/transcribe/stream")
+@routes.get(STREAM_PATH)
 async def transcribe_stream(request: web.Request) -> web.StreamResponse:
     """The streaming WebSocket; keys without scaiecho:transcribe are refused before the upgrade."""
     principal = authorize(request, auth.TRANSCRIBE, allow_query=True)
@@ -343,13 +344,7 @@ async def read_policy(request: web.Request) -> web.Response:
 async def write_policy(request: web.Request) -> web.Response:
     """Set ``{"backend": "auto" | "A" | "B"}``."""
     principal = authorize(request, auth.ADMIN)
-    body = await json_object(request)
-    unknown = sorted(set(body) - {"backend"})
-    if unknown:
-        raise invalid_field(unknown[0], f"unknown field {unknown[0]!r}; the policy has 'backend'")
-    backend = body.get("backend")
-    if backend not in BACKENDS:
-        raise invalid_field("backend", "backend must be 'auto', 'A' or 'B'")
+    backend = (await json_body(request, PolicyUpdate)).backend
     if (why := unavailable_choice(backend, request.app[appkeys.RELAY].configured)) is not None:
         raise ApiError(422, "backend_unavailable", why, {"field": "backend"})
     return json_response(set_policy(request.app[appkeys.DB], principal.tenant_id, backend, principal.key_id))

@@ -24,6 +24,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from appliance.clock import utc_now
+from appliance.contract.documents import PossibleDuplicate, Speaker
 from appliance.settings import Settings
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
@@ -31,7 +32,7 @@ from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError, invalid_field
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers.erasure import deleted_error
-from edge_server.speakers.voices import Duplicate, find_duplicates, record_duplicates
+from edge_server.speakers.voices import find_duplicates, record_duplicates
 from edge_server.storage import embedding_cache
 from edge_server.storage.disk import ensure_room
 from models.audio import AudioError, DecodedAudio, decode
@@ -288,19 +289,16 @@ def replayed_speaker(app: web.Application, tenant_id: str, key: str, digest: str
     return row
 
 
-async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, Any], str | None]:
+async def enroll(app: web.Application, principal: Principal, form: EnrollmentForm, key: str | None) -> Speaker:
     """Run a whole enrollment; returns the speaker document and the optional note.
 
     Once the speaker is committed the answer is 201 whatever happens next: a fan-out that fails
     (Redis down, nodes unreachable) leaves it pending, and the reconciler offers it again. With an
     ``Idempotency-Key`` a retry of the same request returns the same speaker instead of a second one.
     """
-    app = request.app
     settings = app[appkeys.SETTINGS]
     db = app[appkeys.DB]
     blobs = app[appkeys.BLOBS]
-    key = idempotency_key(request)
-    form = await read_form(request, settings)
     digest = request_digest(form)
     if key is not None and (earlier := replayed_speaker(app, principal.tenant_id, key, digest)) is not None:
         return await _existing(app, earlier)
@@ -388,15 +386,15 @@ async def enroll(request: web.Request, principal: Principal) -> tuple[dict[str, 
     row = speaker_store.get_row(db, tenant_id, speaker_id)
     assert row is not None
     enrolled_on = sorted(node for node, r in results.items() if r.ok)
-    document = speaker_store.to_json(row, enrolled_on)
     notes = [note or fanout_note(row["enrollment_status"], results)]
     if duplicates:
-        document["possible_duplicates"] = [d.to_json() for d in duplicates]
         notes.append(duplicate_note(duplicates))
-    return document, " ".join(n for n in notes if n) or None
+    return speaker_store.document(row, enrolled_on).model_copy(
+        update={"possible_duplicates": duplicates or None, "note": " ".join(n for n in notes if n) or None}
+    )
 
 
-def duplicate_note(found: list[Duplicate]) -> str:
+def duplicate_note(found: list[PossibleDuplicate]) -> str:
     """What a person should know when the voice is already enrolled."""
     names = ", ".join(f"{d.display_name} ({d.score:.2f})" for d in found)
     return (
@@ -405,7 +403,7 @@ def duplicate_note(found: list[Duplicate]) -> str:
     )
 
 
-async def _duplicates_of(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[Duplicate]:
+async def _duplicates_of(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[PossibleDuplicate]:
     """Likely duplicates of a new reference; best effort: an unreachable node or Redis never blocks enrollment."""
     try:
         return await find_duplicates(app, tenant_id, speech)
@@ -414,11 +412,12 @@ async def _duplicates_of(app: web.Application, tenant_id: str, speech: np.ndarra
         return []
 
 
-async def _existing(app: web.Application, row: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+async def _existing(app: web.Application, row: dict[str, Any]) -> Speaker:
     """The document of a speaker an earlier request with the same key enrolled (410 once erased)."""
     if row["deleted_at"] is not None:
         raise deleted_error(row["erasure_audit_id"])
-    return speaker_store.to_json(row, await app[appkeys.CLUSTER].online_holders(row["id"])), REPLAYED_NOTE
+    document = speaker_store.document(row, await app[appkeys.CLUSTER].online_holders(row["id"]))
+    return document.model_copy(update={"note": REPLAYED_NOTE})
 
 
 def reference_speech(app: web.Application, tenant_id: str, blob_id: str) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from appliance import node_registry
 from appliance.clock import utc_now
+from appliance.contract.documents import ErasureReceipt
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
@@ -26,29 +26,6 @@ from edge_server.storage import audit, embedding_cache
 from edge_server.storage.db import purge_wal
 
 log = logging.getLogger("scaiecho.erasure")
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What the client gets back from DELETE."""
-
-    speaker_id: str
-    audit_id: str
-    blob_bytes_deleted: int
-    evicted_from: list[str]
-    error_summary: dict[str, str]
-    deleted_at: str
-
-    def to_json(self) -> dict[str, Any]:
-        """The API's erasure document."""
-        return {
-            "speaker_id": self.speaker_id,
-            "audit_id": self.audit_id,
-            "blob_bytes_deleted": self.blob_bytes_deleted,
-            "evicted_from": self.evicted_from,
-            "error_summary": self.error_summary,
-            "deleted_at": self.deleted_at,
-        }
 
 
 def deleted_error(audit_id: str | None) -> ApiError:
@@ -91,9 +68,7 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> No
 
 
 def _job(app: web.Application, speaker_id: str) -> dict[str, Any]:
-    cursor = app[appkeys.DB].execute("SELECT * FROM erasure_jobs WHERE speaker_id = ?", [speaker_id])
-    names = [d[0] for d in cursor.description]
-    return dict(zip(names, cursor.fetchone(), strict=True))
+    return next(app[appkeys.DB].query("SELECT * FROM erasure_jobs WHERE speaker_id = ?", [speaker_id]))
 
 
 def shred(app: web.Application, job: dict[str, Any]) -> None:
@@ -179,7 +154,7 @@ def record(app: web.Application, job: dict[str, Any]) -> None:
     app[appkeys.METRICS].audit_head.set(row["seq"])
 
 
-async def complete(app: web.Application, speaker_id: str) -> Receipt:
+async def complete(app: web.Application, speaker_id: str) -> ErasureReceipt:
     """Run the remaining steps of a tombstoned speaker's job (idempotent) and return its receipt."""
     app[appkeys.ERASING].add(speaker_id)
     try:
@@ -197,7 +172,7 @@ async def complete(app: web.Application, speaker_id: str) -> Receipt:
         app[appkeys.ERASING].discard(speaker_id)
     purge_freed_pages(app)
     deleted_at = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0]
-    return Receipt(
+    return ErasureReceipt(
         speaker_id=speaker_id,
         audit_id=job["audit_id"],
         blob_bytes_deleted=job["blob_bytes_deleted"],
@@ -226,7 +201,7 @@ async def purge_owed_wal(app: web.Application) -> None:
         purge_freed_pages(app)
 
 
-async def erase(app: web.Application, principal: Principal, speaker_id: str) -> Receipt:
+async def erase(app: web.Application, principal: Principal, speaker_id: str) -> ErasureReceipt:
     """The whole erasure of one speaker, acknowledged only once every step is durable."""
     tombstone(app, principal, speaker_id)
     receipt = await complete(app, speaker_id)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from appliance.clock import utc_now
+from appliance.contract.documents import ConsentSummary, Preflight, Speaker
 from edge_server.cluster import NodeResult
 
 Status = Literal["pending", "ready", "failed", "evicted", "deleted"]
@@ -79,9 +80,7 @@ SPEAKER_FROM = "speakers s JOIN consent_records c ON c.id = s.consent_id"
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return list(db.query(sql, params))
 
 
 def get_row(db: sqlite_utils.Database, tenant_id: str, speaker_id: str) -> dict[str, Any] | None:
@@ -132,24 +131,22 @@ def list_rows(
     return rows[:limit], next_cursor
 
 
-def to_json(row: Mapping[str, Any], enrolled_on: list[str]) -> dict[str, Any]:
-    """The API's speaker document."""
-    doc: dict[str, Any] = {
-        "id": row["id"],
-        "display_name": row["display_name"],
-        "language_primary": row["language_primary"],
-        "description": row["description"],
-        "enrollment_status": row["enrollment_status"],
-        "enrolled_on": enrolled_on,
-        "created_at": row["created_at"],
-        "consent": {
-            "id": row["consent_id"],
-            "recorded_at": row["recorded_at"],
-            "consent_audio_sha256": row["consent_audio_sha256"],
-            "reference_audio_sha256": row["reference_audio_sha256"],
-        },
-        "preflight": json.loads(row["preflight"]),
-    }
-    if row["status_reason"]:
-        doc["status_reason"] = row["status_reason"]
-    return doc
+def document(row: Mapping[str, Any], enrolled_on: list[str]) -> Speaker:
+    """The API's speaker document of a row of `get_row` / `list_rows`."""
+    return Speaker(
+        id=row["id"],
+        display_name=row["display_name"],
+        language_primary=row["language_primary"],
+        description=row["description"],
+        enrollment_status=row["enrollment_status"],
+        status_reason=row["status_reason"] or None,
+        enrolled_on=enrolled_on,
+        created_at=row["created_at"],
+        consent=ConsentSummary(
+            id=row["consent_id"],
+            recorded_at=row["recorded_at"],
+            consent_audio_sha256=row["consent_audio_sha256"],
+            reference_audio_sha256=row["reference_audio_sha256"],
+        ),
+        preflight=Preflight.model_validate_json(row["preflight"]),
+    )

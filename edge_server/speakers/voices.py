@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ from aiohttp import web
 from appliance import node_protocol as proto
 from appliance import node_registry
 from appliance.clock import utc_now
+from appliance.contract.documents import PossibleDuplicate
 from edge_server import appkeys
 from edge_server.streaming.diarization import Window, merge
 
@@ -83,20 +83,7 @@ class TenantVoices:
         return None
 
 
-@dataclass(frozen=True)
-class Duplicate:
-    """An enrolled profile a new reference recording scores very close to."""
-
-    speaker_id: str
-    display_name: str
-    score: float
-
-    def to_json(self) -> dict[str, object]:
-        """As the enrollment response lists it."""
-        return {"speaker_id": self.speaker_id, "display_name": self.display_name, "score": round(self.score, 3)}
-
-
-async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[Duplicate]:
+async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[PossibleDuplicate]:
     """The tenant's live profiles that ``speech`` (a reference) scores at least ``duplicate_warn`` against.
 
     One node embeds the whole reference and scores it against every profile it holds (a duplicate
@@ -122,11 +109,14 @@ async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarr
         f"SELECT id, display_name FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL AND id IN ({marks})",
         [tenant_id, *close],
     )
-    found = [Duplicate(r["id"], r["display_name"], close[r["id"]]) for r in rows]
+    found = [PossibleDuplicate(speaker_id=r["id"], display_name=r["display_name"], score=round(close[r["id"]], 3))
+             for r in rows]  # fmt: skip
     return sorted(found, key=lambda d: -d.score)
 
 
-def record_duplicates(db: sqlite_utils.Database, tenant_id: str, speaker_id: str, found: list[Duplicate]) -> None:
+def record_duplicates(
+    db: sqlite_utils.Database, tenant_id: str, speaker_id: str, found: list[PossibleDuplicate]
+) -> None:
     """Remember that ``speaker_id`` is likely the same voice as each of ``found`` (inside the caller's transaction)."""
     now = utc_now()
     db.table("speaker_duplicates").insert_all(

@@ -18,11 +18,10 @@ import aiohttp
 import psutil
 import pytest
 
+from appliance.contract import BASE
 from models.audio import encode
 from tests.appliance_process import Appliance
 from tests.support import ENROLL_FIELDS, FORMATS, enrollment_audio, sample_speakers, upsample
-
-BASE = "/v1/modules/scaiecho"
 
 CURL_REQUEST = """curl -s -X POST "$SCAIGRID_HOST/v1/modules/scaiecho/speakers" \\
   -H "Authorization: Bearer $SCAIGRID_API_KEY" \\

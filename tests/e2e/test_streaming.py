@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 
+from appliance.contract import BASE
 from models.audio import SAMPLE_RATE
 from tests.api_client import enroll
 from tests.appliance_process import Appliance
@@ -19,7 +20,6 @@ from tests.stream_client import STREAM_PATH, pcm16, stream
 from tests.support import enrollment_audio, label_agreement, sample_audio, sample_dir, sample_speakers, sample_turns
 from tests.upstream_stub import KEY
 
-BASE = "/v1/modules/scaiecho"
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "live_transcript.py"
 
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from openapi_spec_validator import validate
 
+from appliance.contract import BASE
 from appliance.crypto import MasterKey
 from edge_server import appkeys
 from edge_server.speakers.voices import windows_of
@@ -20,8 +21,6 @@ from edge_server.streaming.diarization import merge
 from models.audio import encode
 from tests.integration.conftest import Api
 from tests.support import ENROLL_FIELDS, enrollment_audio, sample_speakers
-
-BASE = "/v1/modules/scaiecho"
 
 
 def form(reference: bytes, consent: bytes, **fields: str | None) -> aiohttp.FormData:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+from appliance.contract import BASE
 from appliance.settings import Settings
 from tests.integration.conftest import Api, ApiFactory
 from tests.integration.test_streaming import Client, connect, key_with
-
-BASE = "/v1/modules/scaiecho"
 
 
 async def test_create_list_and_revoke(api: Api) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 
+from appliance.contract import BASE
 from models.audio import SAMPLE_RATE
 from tests.integration.conftest import Api
 from tests.integration.test_enrollment import enroll, speaker_files, tenant_of
 from tests.integration.test_streaming import connect
 from tests.stream_client import pcm16
 from tests.support import sample_speakers, solo_speech
-
-BASE = "/v1/modules/scaiecho"
 
 
 def value(text: str, sample: str) -> float:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from appliance.contract import BASE
 from appliance.crypto import MasterKey, retiring_dir
 from appliance.programs import admin_cli
 from appliance.redis_server import BundledRedis
@@ -20,8 +21,6 @@ from edge_server.app import create_app
 from edge_server.storage.db import open_database
 from tests.integration.conftest import Api, NodeProcess, make_settings
 from tests.integration.test_enrollment import enroll, speaker_files
-
-BASE = "/v1/modules/scaiecho"
 
 
 def admin(data_dir: Path, *args: str) -> int:

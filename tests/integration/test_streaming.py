@@ -14,6 +14,7 @@ import aiohttp
 import numpy as np
 import pytest
 
+from appliance.contract import BASE
 from appliance.redis_server import BundledRedis
 from edge_server.access.tenancy import create_key, revoke_key
 from edge_server.storage.db import open_database
@@ -23,7 +24,6 @@ from tests.integration.test_enrollment import enroll, tenant_of
 from tests.stream_client import STREAM_PATH, pcm16
 from tests.support import enrollment_audio, sample_audio, sample_speakers, sample_turns, solo_speech, wav_bytes
 
-BASE = "/v1/modules/scaiecho"
 PCM = "audio/pcm;rate=16000"
 
 
