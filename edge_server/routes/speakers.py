@@ -14,8 +14,9 @@ from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.access.scopes import Principal
 from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
+from edge_server.routes.forms import idempotency_key, read_form
 from edge_server.speakers import store as speaker_store
-from edge_server.speakers.enrollment import enroll, idempotency_key, read_form
+from edge_server.speakers.enrollment import enroll
 from edge_server.speakers.erasure import deleted_error, erase
 from edge_server.speakers.warming import enrolled_on, rewarm
 

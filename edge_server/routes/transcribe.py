@@ -10,14 +10,14 @@ from typing import Any, Literal
 from aiohttp import WSMsgType, web
 
 from appliance.contract import BASE, STREAM_PATH
-from appliance.contract.documents import PolicyUpdate
+from appliance.contract.documents import PolicyUpdate, TranscriptionForm
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize, bearer_token
 from edge_server.access.scopes import Principal, missing_scope
 from edge_server.access.tenancy import authenticate, new_id
-from edge_server.errors import ApiError, invalid_field, json_body, json_response
-from edge_server.speakers.enrollment import BCP47, multipart_parts, read_part, too_large
+from edge_server.errors import ApiError, invalid_field, json_body, json_response, validated
+from edge_server.routes.forms import clean_text, multipart_parts, read_part, too_large
 from edge_server.speakers.voices import TenantVoices
 from edge_server.streaming.exports import FORMATS, to_rttm, to_srt, to_vtt
 from edge_server.streaming.policy import NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
@@ -228,12 +228,12 @@ async def transcribe_stream(request: web.Request) -> web.StreamResponse:
 # -- whole files ---------------------------------------------------------------------------------
 
 
-async def _transcription_form(request: web.Request) -> tuple[bytes, bool, str | None]:
+async def _transcription_form(request: web.Request) -> TranscriptionForm:
     settings = request.app[appkeys.SETTINGS]
     limit = settings.server.max_upload_bytes
     values: dict[str, bytes] = {}
     async for part in multipart_parts(request, limit, "POST /transcriptions"):
-        if part.name not in ("file", "diarize", "language_hint"):
+        if part.name not in TranscriptionForm.model_fields:
             raise invalid_field(str(part.name), "fields are file, diarize and language_hint")
         if part.name in values:
             raise invalid_field(part.name, f"{part.name} is given more than once")
@@ -241,13 +241,8 @@ async def _transcription_form(request: web.Request) -> tuple[bytes, bool, str | 
         values[part.name] = await read_part(part, budget, too_large(limit))
     if not values.get("file"):
         raise invalid_field("file", "the file to transcribe is required")
-    diarize_text = values.get("diarize", b"false").decode("utf-8", "replace").strip().lower()
-    if diarize_text not in ("true", "false", "1", "0"):
-        raise invalid_field("diarize", "diarize must be true or false")
-    language = values.get("language_hint", b"").decode("utf-8", "replace").strip() or None
-    if language is not None and not BCP47.match(language):
-        raise invalid_field("language_hint", "language_hint must be a BCP-47 tag such as 'en'")
-    return values["file"], diarize_text in ("true", "1"), language
+    texts = {name: clean_text(name, raw) or None for name, raw in values.items() if name != "file"}
+    return validated(TranscriptionForm, {**texts, "file": values["file"]})
 
 
 def _segment_json(frame: DeltaFrame) -> dict[str, Any]:
@@ -261,7 +256,8 @@ async def transcribe_file(request: web.Request) -> web.Response:
     output = request.query.get("format", "json")
     if output not in FORMATS:
         raise invalid_field("format", f"format must be one of {', '.join(FORMATS)}")
-    data, diarize, language = await _transcription_form(request)
+    form = await _transcription_form(request)
+    data, diarize, language = form.file, form.diarize, form.language_hint
     if diarize and (lacking := missing_scope(principal.scopes, auth.DIARIZE)) is not None:
         raise ApiError(403, "forbidden", f"diarize needs the {lacking} scope", {"required_scope": lacking})
     try:

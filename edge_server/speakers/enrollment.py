@@ -12,24 +12,20 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import sqlite3
-import unicodedata
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
 from appliance.clock import utc_now
-from appliance.contract.documents import PossibleDuplicate, Speaker
+from appliance.contract.documents import EnrollmentForm, PossibleDuplicate, Speaker
 from appliance.settings import Settings
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
-from edge_server.errors import ApiError, invalid_field
+from edge_server.errors import ApiError
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers.erasure import deleted_error
 from edge_server.speakers.voices import find_duplicates, record_duplicates
@@ -39,35 +35,13 @@ from models.audio import AudioError, DecodedAudio, decode
 from models.preflight import Report, Role, preflight
 from models.vad import Region, speech_only, speech_regions
 
-#: name -> (min chars, max chars, required)
-TEXT_FIELDS: dict[str, tuple[int, int, bool]] = {
-    "display_name": (1, 200, True),
-    "language_primary": (2, 35, True),
-    "description": (0, 2000, False),
-    "consent_user_full_name": (1, 200, True),
-    "consent_stated_purpose": (1, 1000, True),
-    "consent_text": (1, 5000, True),
-}
-FILE_FIELDS = ("reference", "consent")
-BCP47 = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-CHUNK = 64 * 1024
 NO_NODE_NOTE = "no pyannote node is online; the profile stays pending until one is"
 FANOUT_FAILED_NOTE = (
     "the speaker is stored, but the nodes could not be asked to hold it now; "
     "it stays pending and is offered to them again automatically"
 )
 REPLAYED_NOTE = "this Idempotency-Key already enrolled this speaker; nothing new was stored"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 log = logging.getLogger("scaiecho.enrollment")
-
-
-@dataclass(frozen=True)
-class EnrollmentForm:
-    """A validated enrollment request."""
-
-    fields: dict[str, str | None]
-    reference: bytes
-    consent: bytes
 
 
 @dataclass(frozen=True)
@@ -82,108 +56,6 @@ class Analysis:
     def speech(self) -> np.ndarray:
         """The speech regions concatenated: what the nodes embed."""
         return speech_only(self.audio.samples, self.regions)
-
-
-def readable_size(size: int) -> str:
-    """Bytes for people: ``48 MB``, ``512 KB``."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size} bytes"
-
-
-def too_large(limit: int) -> ApiError:
-    """413 naming the limit in words people read, and what to do."""
-    return ApiError(
-        413,
-        "payload_too_large",
-        f"the upload is larger than the {readable_size(limit)} limit; send a shorter recording or a compressed "
-        "format (flac, mp3, ogg or m4a instead of wav)",
-        {"max_upload_bytes": limit},
-    )
-
-
-def _clean_text(name: str, raw: bytes) -> str:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise invalid_field(name, f"{name} is not valid UTF-8") from exc
-    text = unicodedata.normalize("NFC", text).strip()
-    # consent_text may hold line breaks; no field may hold other control characters.
-    allowed = "\n\t" if name in ("consent_text", "description") else ""
-    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text):
-        raise invalid_field(name, f"{name} contains control characters")
-    return text
-
-
-async def read_part(part: BodyPartReader, budget: int, overflow: ApiError) -> bytes:
-    data = bytearray()
-    while chunk := await part.read_chunk(CHUNK):
-        data += chunk
-        if len(data) > budget:
-            raise overflow
-    return bytes(data)
-
-
-async def multipart_parts(request: web.Request, limit: int, what: str) -> AsyncIterator[BodyPartReader]:
-    """The named parts of a multipart body, after the size and media type checks every upload gets."""
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
-    if request.content_type != "multipart/form-data":
-        raise ApiError(415, "unsupported_media", f"{what} expects a multipart/form-data body")
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError, HttpProcessingError) as exc:
-        raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
-    while True:
-        try:
-            part = await reader.next()
-        except (ValueError, HttpProcessingError) as exc:  # e.g. a part header with a control character
-            raise ApiError(400, "bad_request", "the multipart body is malformed") from exc
-        if part is None:
-            return
-        if not isinstance(part, BodyPartReader) or not part.name:
-            raise ApiError(400, "bad_request", "nested or unnamed multipart parts are not accepted")
-        yield part
-
-
-async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
-    """Stream the multipart body into memory, refusing oversize uploads as soon as they show."""
-    limit = settings.server.max_upload_bytes
-    values: dict[str, bytes] = {}
-    used = 0
-    async for part in multipart_parts(request, limit, "enrollment"):
-        name = str(part.name)
-        if name not in TEXT_FIELDS and name not in FILE_FIELDS:
-            raise invalid_field(name, f"unknown field {name!r}")
-        if name in values:
-            raise invalid_field(name, f"{name} is given more than once")
-        remaining = limit - used
-        field_bytes = settings.server.max_field_chars * 4  # UTF-8: at most 4 bytes a character
-        if name in TEXT_FIELDS and field_bytes < remaining:
-            values[name] = await read_part(part, field_bytes, invalid_field(name, f"{name} is too long"))
-        else:
-            values[name] = await read_part(part, remaining, too_large(limit))
-        used += len(values[name])
-    fields: dict[str, str | None] = {}
-    for name, (low, high, required) in TEXT_FIELDS.items():
-        if name not in values:
-            if required:
-                raise invalid_field(name, f"{name} is required")
-            fields[name] = None
-            continue
-        text = _clean_text(name, values[name])
-        if not low <= len(text) <= high:
-            raise invalid_field(name, f"{name} must be {low} to {high} characters")
-        fields[name] = text or None
-    if not BCP47.match(fields["language_primary"] or ""):
-        raise invalid_field("language_primary", "language_primary must be a BCP-47 tag such as 'en' or 'de-CH'")
-    for name in FILE_FIELDS:
-        if name not in values:
-            raise invalid_field(name, f"the {name} recording is required")
-        if not values[name]:
-            raise invalid_field(name, f"the {name} recording is empty")
-    return EnrollmentForm(fields=fields, reference=values["reference"], consent=values["consent"])
 
 
 def analyse(data: bytes, role: Role, settings: Settings) -> Analysis:
@@ -249,19 +121,10 @@ async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, 
         app[appkeys.FANNING_OUT].discard(speaker_id)
 
 
-def idempotency_key(request: web.Request) -> str | None:
-    """The request's ``Idempotency-Key`` (1-255 printable ASCII characters), if it sent one."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255 or not all(" " < ch < "\x7f" for ch in key):
-        raise invalid_field(IDEMPOTENCY_HEADER, f"{IDEMPOTENCY_HEADER} must be 1 to 255 printable ASCII characters")
-    return key
-
-
 def request_digest(form: EnrollmentForm) -> str:
     """SHA-256 of everything an enrollment sends: a retry must send the same."""
-    digest = hashlib.sha256(json.dumps(form.fields, sort_keys=True).encode())
+    fields = form.model_dump(exclude={"reference", "consent"})
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode())
     for data in (form.reference, form.consent):
         digest.update(hashlib.sha256(data).digest())
     return digest.hexdigest()
@@ -281,8 +144,8 @@ def replayed_speaker(app: web.Application, tenant_id: str, key: str, digest: str
         raise ApiError(
             422,
             "idempotency_key_reused",
-            f"this {IDEMPOTENCY_HEADER} was already used for a different enrollment; send a new key for a new request",
-            {"field": IDEMPOTENCY_HEADER},
+            "this Idempotency-Key was already used for a different enrollment; send a new key for a new request",
+            {"field": "Idempotency-Key"},
         )
     row = speaker_store.get_row(app[appkeys.DB], tenant_id, rows[0]["speaker_id"])
     assert row is not None  # the key's row references the speaker
@@ -329,9 +192,9 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                 {
                     "id": speaker_id,
                     "tenant_id": tenant_id,
-                    "display_name": form.fields["display_name"],
-                    "language_primary": form.fields["language_primary"],
-                    "description": form.fields["description"],
+                    "display_name": form.display_name,
+                    "language_primary": form.language_primary,
+                    "description": form.description,
                     "enrollment_status": "pending",
                     "status_reason": None,
                     "reference_blob_id": stored[0].id,
@@ -349,9 +212,9 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                     "id": consent_id,
                     "tenant_id": tenant_id,
                     "speaker_id": speaker_id,
-                    "user_full_name": form.fields["consent_user_full_name"],
-                    "stated_purpose": form.fields["consent_stated_purpose"],
-                    "consent_text": form.fields["consent_text"],
+                    "user_full_name": form.consent_user_full_name,
+                    "stated_purpose": form.consent_stated_purpose,
+                    "consent_text": form.consent_text,
                     "consent_audio_sha256": hashlib.sha256(form.consent).hexdigest(),
                     "reference_audio_sha256": hashlib.sha256(form.reference).hexdigest(),
                     "enrolled_by_key_id": principal.key_id,
