@@ -18,7 +18,7 @@ from edge_server.cluster import Cluster
 from edge_server.console import views as console
 from edge_server.errors import error_middleware
 from edge_server.metrics import metrics_middleware
-from edge_server.routes import admin, keys, speakers, system, transcribe
+from edge_server.routes import admin, keys, policy, speakers, stream, system, transcriptions
 from edge_server.speakers.reconciler import reconciler_ctx
 from edge_server.storage.audit import AuditSeal, anchor_forward
 from edge_server.storage.blobs import BlobStore
@@ -107,7 +107,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
     app.add_routes(admin.routes)
-    app.add_routes(transcribe.routes)
+    app.add_routes(stream.routes)
+    app.add_routes(transcriptions.routes)
+    app.add_routes(policy.routes)
     app.add_routes(keys.routes)
     app.add_routes(console.routes)
     app.add_routes(metrics.routes)

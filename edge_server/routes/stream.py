@@ -1,29 +1,24 @@
-"""Transcription routes: the `/transcribe/stream` WebSocket, `POST /transcriptions`, `/policy`."""
+"""`GET /transcribe/stream`: the live transcription WebSocket (frames in edge_server/streaming/protocol.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
-from appliance.contract import BASE, STREAM_PATH
-from appliance.contract.documents import PolicyUpdate, TranscriptionForm
+from appliance.contract import STREAM_PATH
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize, bearer_token
 from edge_server.access.scopes import Principal, missing_scope
 from edge_server.access.tenancy import authenticate, new_id
-from edge_server.errors import ApiError, invalid_field, json_body, json_response, validated
-from edge_server.routes.forms import clean_text, multipart_parts, read_part, too_large
-from edge_server.speakers.voices import TenantVoices
-from edge_server.streaming.exports import FORMATS, to_rttm, to_srt, to_vtt
-from edge_server.streaming.policy import NoBackend, choose_backend, get_policy, set_policy, unavailable_choice
+from edge_server.errors import ApiError
+from edge_server.streaming.backends import backend_for, new_session
+from edge_server.streaming.policy import NoBackend
 from edge_server.streaming.protocol import (
     CloseFrame,
-    DeltaFrame,
     DoneFrame,
     ErrorFrame,
     MediaType,
@@ -34,7 +29,6 @@ from edge_server.streaming.protocol import (
     parse_client_frame,
 )
 from edge_server.streaming.session import Transcription
-from models.audio import SAMPLE_RATE, AudioError, AudioPieces
 from models.stream_audio import ContainerDecoder, PcmDecoder, StreamDecoder, StreamFormatError, WavDecoder
 
 log = logging.getLogger("scaiecho.stream")
@@ -44,27 +38,6 @@ MAX_MESSAGE_BYTES = 1 << 20
 #: Close codes beyond the WebSocket standard ones (4000-4999 are the application's).
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_IDLE, CLOSE_UNAVAILABLE = 4401, 4403, 4408, 4503
 CLOSE_UNSUPPORTED = 1003
-
-
-def _backend(app: web.Application, tenant_id: str) -> Literal["A", "B"]:
-    policy = str(get_policy(app[appkeys.DB], tenant_id)["backend"])
-    return choose_backend(policy, app[appkeys.ASR] is not None, app[appkeys.RELAY].configured)
-
-
-def _session(
-    app: web.Application, principal: Principal, backend: Literal["A", "B"], emit: Any, **options: Any
-) -> Transcription:
-    diarize = options.pop("diarize")
-    return Transcription(
-        app[appkeys.SETTINGS],
-        backend,
-        emit,
-        asr=app[appkeys.ASR],
-        relay=app[appkeys.RELAY],
-        voices=TenantVoices(app, principal.tenant_id) if diarize else None,
-        on_latency=app[appkeys.METRICS].stream_latency.observe,
-        **options,
-    )
 
 
 class Stream:
@@ -177,12 +150,12 @@ class Stream:
             await self.fail("forbidden", f"diarize needs the {lacking} scope, which this key lacks", CLOSE_FORBIDDEN)
             return False
         try:
-            backend = _backend(self.app, self.principal.tenant_id)
+            backend = backend_for(self.app, self.principal.tenant_id)
         except NoBackend as exc:
             await self.fail(exc.code, exc.message, CLOSE_UNAVAILABLE)
             return False
         self.decoder = _decoder(frame.media_type)
-        self.session = _session(
+        self.session = new_session(
             self.app, self.principal, backend, self.send, diarize=frame.diarize, language=frame.language_hint
         )
         log.info("stream %s open: backend %s, diarize %s", self.session_id, backend, frame.diarize)
@@ -223,124 +196,3 @@ async def transcribe_stream(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     await Stream(request.app, ws, principal, token).run()
     return ws
-
-
-# -- whole files ---------------------------------------------------------------------------------
-
-
-async def _transcription_form(request: web.Request) -> TranscriptionForm:
-    settings = request.app[appkeys.SETTINGS]
-    limit = settings.server.max_upload_bytes
-    values: dict[str, bytes] = {}
-    async for part in multipart_parts(request, limit, "POST /transcriptions"):
-        if part.name not in TranscriptionForm.model_fields:
-            raise invalid_field(str(part.name), "fields are file, diarize and language_hint")
-        if part.name in values:
-            raise invalid_field(part.name, f"{part.name} is given more than once")
-        budget = limit if part.name == "file" else 64
-        values[part.name] = await read_part(part, budget, too_large(limit))
-    if not values.get("file"):
-        raise invalid_field("file", "the file to transcribe is required")
-    texts = {name: clean_text(name, raw) or None for name, raw in values.items() if name != "file"}
-    return validated(TranscriptionForm, {**texts, "file": values["file"]})
-
-
-def _segment_json(frame: DeltaFrame) -> dict[str, Any]:
-    return {k: v for k, v in frame.to_dict().items() if k != "type"}
-
-
-@routes.post(f"{BASE}/transcriptions")
-async def transcribe_file(request: web.Request) -> web.Response:
-    """A whole file -> its segments as JSON, or ``?format=srt|vtt|rttm``."""
-    principal = authorize(request, auth.TRANSCRIBE)
-    output = request.query.get("format", "json")
-    if output not in FORMATS:
-        raise invalid_field("format", f"format must be one of {', '.join(FORMATS)}")
-    form = await _transcription_form(request)
-    data, diarize, language = form.file, form.diarize, form.language_hint
-    if diarize and (lacking := missing_scope(principal.scopes, auth.DIARIZE)) is not None:
-        raise ApiError(403, "forbidden", f"diarize needs the {lacking} scope", {"required_scope": lacking})
-    try:
-        backend = _backend(request.app, principal.tenant_id)
-    except NoBackend as exc:
-        raise ApiError(503, exc.code, exc.message) from exc
-    # Decoded a piece at a time and fed as it comes: memory is one piece per request however far
-    # the file expands, and the box decodes at most `stream.max_file_decodes` files at once.
-    async with request.app[appkeys.FILE_DECODES]:
-        return await _transcribe_pieces(request, principal, backend, data, diarize, language, output)
-
-
-async def _transcribe_pieces(
-    request: web.Request,
-    principal: Principal,
-    backend: Literal["A", "B"],
-    data: bytes,
-    diarize: bool,
-    language: str | None,
-    output: str,
-) -> web.Response:
-    settings = request.app[appkeys.SETTINGS]
-    try:
-        audio = AudioPieces(data, settings.stream.max_session_s)
-        pieces = iter(audio)
-        first = await asyncio.to_thread(next, pieces, None)
-    except AudioError as exc:
-        raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
-    segments: list[DeltaFrame] = []
-    errors: list[ErrorFrame] = []
-
-    async def collect(frame: ServerFrame) -> None:
-        if isinstance(frame, DeltaFrame):
-            segments.append(frame)
-        elif isinstance(frame, ErrorFrame):
-            errors.append(frame)
-
-    session = _session(request.app, principal, backend, collect, diarize=diarize, language=language, realtime=False)
-    try:
-        piece = first
-        while piece is not None:
-            await session.feed(piece)
-            try:
-                piece = await asyncio.to_thread(next, pieces, None)
-            except AudioError as exc:  # corrupt further in
-                raise ApiError(415, exc.code, f"file: {exc}", {"field": "file"}) from exc
-        await session.finish()
-    except BaseException:
-        await session.abort()
-        raise
-    if errors:
-        raise ApiError(503, errors[0].code, errors[0].message, {"segments_lost": len(errors)})
-    if output == "srt":
-        return web.Response(text=to_srt(segments), content_type=FORMATS["srt"])
-    if output == "vtt":
-        return web.Response(text=to_vtt(segments), content_type=FORMATS["vtt"])
-    if output == "rttm":
-        return web.Response(text=to_rttm(segments, "transcription"), content_type=FORMATS["rttm"])
-    return json_response(
-        {
-            "backend_used": backend,
-            "duration_s": round(audio.samples_out / SAMPLE_RATE, 3),
-            "truncated": audio.truncated,
-            "segments": [_segment_json(s) for s in segments],
-        }
-    )
-
-
-# -- policy --------------------------------------------------------------------------------------
-
-
-@routes.get(f"{BASE}/policy")
-async def read_policy(request: web.Request) -> web.Response:
-    """The tenant's transcription policy."""
-    principal = authorize(request, auth.ADMIN)
-    return json_response(get_policy(request.app[appkeys.DB], principal.tenant_id))
-
-
-@routes.put(f"{BASE}/policy")
-async def write_policy(request: web.Request) -> web.Response:
-    """Set ``{"backend": "auto" | "A" | "B"}``."""
-    principal = authorize(request, auth.ADMIN)
-    backend = (await json_body(request, PolicyUpdate)).backend
-    if (why := unavailable_choice(backend, request.app[appkeys.RELAY].configured)) is not None:
-        raise ApiError(422, "backend_unavailable", why, {"field": "backend"})
-    return json_response(set_policy(request.app[appkeys.DB], principal.tenant_id, backend, principal.key_id))

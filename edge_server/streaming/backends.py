@@ -1,0 +1,36 @@
+"""Which backend a tenant's new session uses, and a transcription session wired to the box's engines."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+
+from edge_server import appkeys
+from edge_server.access.scopes import Principal
+from edge_server.speakers.voices import TenantVoices
+from edge_server.streaming.policy import choose_backend, get_policy
+from edge_server.streaming.session import Transcription
+
+
+def backend_for(app: web.Application, tenant_id: str) -> Literal["A", "B"]:
+    """The backend the tenant's policy picks now; `NoBackend` when none can serve."""
+    policy = str(get_policy(app[appkeys.DB], tenant_id)["backend"])
+    return choose_backend(policy, app[appkeys.ASR] is not None, app[appkeys.RELAY].configured)
+
+
+def new_session(
+    app: web.Application, principal: Principal, backend: Literal["A", "B"], emit: Any, **options: Any
+) -> Transcription:
+    """A session on ``backend``; with ``diarize`` it names the tenant's voices."""
+    diarize = options.pop("diarize")
+    return Transcription(
+        app[appkeys.SETTINGS],
+        backend,
+        emit,
+        asr=app[appkeys.ASR],
+        relay=app[appkeys.RELAY],
+        voices=TenantVoices(app, principal.tenant_id) if diarize else None,
+        on_latency=app[appkeys.METRICS].stream_latency.observe,
+        **options,
+    )
