@@ -15,7 +15,7 @@ from appliance.settings import Settings
 from edge_server import appkeys, metrics
 from edge_server.access.brute_force import AuthGuard, GuardLimits
 from edge_server.cluster import Cluster
-from edge_server.console import views as console
+from edge_server.console import admin_views, views
 from edge_server.errors import error_middleware
 from edge_server.metrics import metrics_middleware
 from edge_server.routes import admin, keys, policy, speakers, stream, system, transcriptions
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(transcriptions.routes)
     app.add_routes(policy.routes)
     app.add_routes(keys.routes)
-    app.add_routes(console.routes)
+    app.add_routes(views.routes)
+    app.add_routes(admin_views.routes)
     app.add_routes(metrics.routes)
     return app

@@ -1,0 +1,148 @@
+"""Console pages for tenant admins: audit, API keys, policy, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from appliance.contract.documents import KeyRequest
+from edge_server import appkeys
+from edge_server.access import scopes as auth
+from edge_server.access.tenancy import create_key, revoke_key
+from edge_server.console import health
+from edge_server.console.pages import LIST_LIMIT, PREFIX, page, render
+from edge_server.console.sessions import ConsoleSession
+from edge_server.errors import ApiError, validated
+from edge_server.routes.keys import checked_request, key_rows, revocable
+from edge_server.storage.audit import verify
+from edge_server.streaming.policy import BACKENDS, get_policy, set_policy, unavailable_choice
+
+routes = web.RouteTableDef()
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+def _query(request: web.Request, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    return list(request.app[appkeys.DB].query(sql, params))
+
+
+@routes.get(f"{PREFIX}/audit")
+@page(auth.ADMIN)
+async def audit(request: web.Request, session: ConsoleSession) -> web.Response:
+    """The tenant's consent records and erasure rows, and whether the erasure hash chain holds."""
+    tenant_id = session.principal.tenant_id
+    consents = _query(
+        request,
+        "SELECT id, speaker_id, user_full_name, stated_purpose, consent_audio_sha256, recorded_at "
+        "FROM consent_records WHERE tenant_id = ? ORDER BY rowid DESC LIMIT ?",
+        [tenant_id, LIST_LIMIT],
+    )
+    erasures = _query(
+        request,
+        "SELECT seq, id, speaker_id, consent_id, requested_at, completed_at, blob_bytes_deleted, evicted_from, "
+        "row_hash FROM erasure_audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
+        [tenant_id, LIST_LIMIT],
+    )
+    chain = verify(request.app[appkeys.DB], request.app[appkeys.AUDIT_SEAL])
+    own_break = None
+    if chain.broken_seq is not None:
+        found = request.app[appkeys.DB].execute(
+            "SELECT 1 FROM erasure_audit WHERE seq = ? AND tenant_id = ?", [chain.broken_seq, tenant_id]
+        )
+        own_break = chain.broken_seq if found.fetchone() else None
+    return render(
+        request, "audit.html", session, consents=consents, erasures=erasures, chain=chain, own_break=own_break
+    )
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+def _keys_page(request: web.Request, session: ConsoleSession, status: int = 200, **context: Any) -> web.Response:
+    keys = key_rows(request.app[appkeys.DB], session.principal.tenant_id)
+    context = {"created": None, "error": None, **context}
+    return render(request, "keys.html", session, status, keys=keys, all_scopes=auth.ALL_SCOPES, **context)
+
+
+@routes.get(f"{PREFIX}/keys")
+@page(auth.ADMIN)
+async def keys(request: web.Request, session: ConsoleSession) -> web.Response:
+    """The tenant's keys; create and revoke. A key just created is shown here once."""
+    return _keys_page(request, session, created=request.app[appkeys.CONSOLE_CREATED].pop(session.token_digest, None))
+
+
+@routes.post(f"{PREFIX}/keys")
+@page(auth.ADMIN, form=True)
+async def key_create(request: web.Request, session: ConsoleSession) -> web.Response:
+    """Create a key; its secret is on this one page and nowhere else."""
+    form = await request.post()
+    body = {"name": str(form.get("name", "")), "scopes": [str(s) for s in form.getall("scope", [])]}
+    try:
+        name, scopes = checked_request(session.principal, validated(KeyRequest, body))
+    except ApiError as exc:
+        return _keys_page(request, session, exc.status, error=exc.message)
+    issued = create_key(request.app[appkeys.DB], session.principal.tenant_id, scopes, name, session.principal.key_id)
+    # redirect, so that reloading the page that shows the secret does not create another key
+    request.app[appkeys.CONSOLE_CREATED][session.token_digest] = issued
+    raise web.HTTPSeeOther(f"{PREFIX}/keys")
+
+
+@routes.post(f"{PREFIX}/keys/{{key_id}}/revoke")
+@page(auth.ADMIN, form=True)
+async def key_revoke(request: web.Request, session: ConsoleSession) -> web.Response:
+    """Revoke at once; another tenant's key id is 'no such key', like a missing one."""
+    key_id = request.match_info["key_id"]
+    db = request.app[appkeys.DB]
+    revocable(db, session.principal, key_id)
+    revoke_key(db, key_id, session.principal.tenant_id)
+    raise web.HTTPSeeOther(f"{PREFIX}/keys")
+
+
+# -- policy -------------------------------------------------------------------------------------
+
+
+def _policy_page(request: web.Request, session: ConsoleSession, notice: str | None = None) -> web.Response:
+    settings = request.app[appkeys.SETTINGS]
+    return render(
+        request,
+        "policy.html",
+        session,
+        policy=get_policy(request.app[appkeys.DB], session.principal.tenant_id),
+        backends=BACKENDS,
+        unavailable={b: unavailable_choice(b, request.app[appkeys.RELAY].configured) for b in BACKENDS},
+        thresholds=settings.diarization.model_dump(),
+        notice=notice,
+    )
+
+
+@routes.get(f"{PREFIX}/policy")
+@page(auth.ADMIN)
+async def policy(request: web.Request, session: ConsoleSession) -> web.Response:
+    """Which backend serves the tenant, and the diarization thresholds in force."""
+    return _policy_page(request, session)
+
+
+@routes.post(f"{PREFIX}/policy")
+@page(auth.ADMIN, form=True)
+async def policy_update(request: web.Request, session: ConsoleSession) -> web.Response:
+    """Change the tenant's backend."""
+    backend = (await request.post()).get("backend")
+    if backend not in BACKENDS:
+        raise ApiError(422, "invalid_field", f"backend must be one of {', '.join(BACKENDS)}")
+    if (why := unavailable_choice(str(backend), request.app[appkeys.RELAY].configured)) is not None:
+        return _policy_page(request, session, notice=f"Not changed: {why}.")
+    set_policy(request.app[appkeys.DB], session.principal.tenant_id, str(backend), session.principal.key_id)
+    return _policy_page(request, session, notice=f"Backend set to {backend}.")
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+@routes.get(f"{PREFIX}/health")
+@page(auth.ADMIN)
+async def health_page(request: web.Request, session: ConsoleSession) -> web.Response:
+    """Redis, nodes, disk, blob store, ASR, models, TLS."""
+    checks = await health.gather(request.app, session.principal.tenant_id)
+    return render(request, "health.html", session, checks=checks)
