@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return _check(app, window)
     if args.connect:
-        window.connect_appliance()
+        window.connect_tab.connect_appliance()
     return app.exec()
 
 

@@ -48,26 +48,28 @@ def main() -> None:
 
     app = QApplication([])
     window = MainWindow(url="https://scaiecho.local:8443", key="sce_example_key")
+    connect_tab, enroll_tab = window.connect_tab, window.enroll_tab
+    speakers_tab, live_tab = window.speakers_tab, window.live_tab
     window.apply_features(features({"scaiecho:enroll", "scaiecho:transcribe", "scaiecho:diarize"}), connected=True)
-    window.health_label.setText("ok: Redis ok, 2 node(s) online, ASR ok.")
-    window.name_edit.setText("Alice Example")
-    window.full_name_edit.setText("Alice Example")
-    window.description_edit.setText("Customer success lead")
-    window.reference_panel.status.setText("24.3 s recorded, 21.8 s of speech. Ready to upload.")
-    window.reference_panel.show_level(-18)
-    window.consent_panel.status.setText("Recording… 6 s")
-    window.consent_panel.show_level(-22)
-    window.speaker_docs = EXAMPLE_SPEAKERS
-    window._fill_table()
-    window.speakers_status.setText("Erased Dana Example: audit id era_5d1c, 812344 bytes deleted, evicted from "
+    connect_tab.health_label.setText("ok: Redis ok, 2 node(s) online, ASR ok.")
+    enroll_tab.name_edit.setText("Alice Example")
+    enroll_tab.full_name_edit.setText("Alice Example")
+    enroll_tab.description_edit.setText("Customer success lead")
+    enroll_tab.reference_panel.status.setText("24.3 s recorded, 21.8 s of speech. Ready to upload.")
+    enroll_tab.reference_panel.show_level(-18)
+    enroll_tab.consent_panel.status.setText("Recording… 6 s")
+    enroll_tab.consent_panel.show_level(-22)
+    speakers_tab.speaker_docs = EXAMPLE_SPEAKERS
+    speakers_tab._fill_table()
+    speakers_tab.speakers_status.setText("Erased Dana Example: audit id era_5d1c, 812344 bytes deleted, evicted from "
                                    "node-1, node-2, every node confirmed.")  # fmt: skip
-    window.diarize_box.setChecked(True)
+    live_tab.diarize_box.setChecked(True)
     for frame in EXAMPLE_FRAMES:
-        window._frame(frame)
-    window.live_progress.setVisible(True)
-    window.live_progress.setRange(0, 1000)
-    window.live_progress.setValue(100)
-    window.live_status.setText(live_status_text(9.0, 90.0, window.transcript))
+        live_tab._frame(frame)
+    live_tab.live_progress.setVisible(True)
+    live_tab.live_progress.setRange(0, 1000)
+    live_tab.live_progress.setValue(100)
+    live_tab.live_status.setText(live_status_text(9.0, 90.0, live_tab.transcript))
     window.resize(1000, 760)
     window.show()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from tests.api_client import enroll
 from tests.appliance_process import Appliance
 
 if TYPE_CHECKING:
-    from gui.window import RecordingPanel
+    from gui.recording import RecordingPanel
 from tests.support import SAMPLE_RATE, enrollment_audio, free_port, sample_dir, sample_speakers
 
 ASOUNDRC = """pcm.fakemic {{
@@ -96,87 +96,93 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     from gui.window import MainWindow
 
     window = MainWindow(url=appliance.url, key=appliance.key)
+    connect_tab, enroll_tab = window.connect_tab, window.enroll_tab
+    speakers_tab, live_tab = window.speakers_tab, window.live_tab
     qtbot.addWidget(window)
     window.show()
-    click(qtbot, window.connect_button)
+    click(qtbot, connect_tab.connect_button)
     qtbot.waitUntil(
-        lambda: window.tabs.isTabEnabled(1) and "node(s) online" in window.health_label.text(), timeout=60_000
+        lambda: window.tabs.isTabEnabled(1) and "node(s) online" in connect_tab.health_label.text(),
+        timeout=60_000,
     )
-    assert window.diarize_box.isEnabled()
+    assert live_tab.diarize_box.isEnabled()
 
     # enroll: metadata typed field by field (no field mirrors another), consent text prefilled
-    qtbot.keyClicks(window.name_edit, "Caller 90")
-    assert window.full_name_edit.text() == ""
-    qtbot.keyClicks(window.full_name_edit, "Caller Ninety Example")
-    assert window.name_edit.text() == "Caller 90"
-    assert window.consent_edit.toPlainText().startswith("I, Caller Ninety Example, consent")
-    index = window.device_combo.findText("fakemic")
-    assert index >= 0, [window.device_combo.itemText(i) for i in range(window.device_combo.count())]
-    window.device_combo.setCurrentIndex(index)
+    qtbot.keyClicks(enroll_tab.name_edit, "Caller 90")
+    assert enroll_tab.full_name_edit.text() == ""
+    qtbot.keyClicks(enroll_tab.full_name_edit, "Caller Ninety Example")
+    assert enroll_tab.name_edit.text() == "Caller 90"
+    assert enroll_tab.consent_edit.toPlainText().startswith("I, Caller Ninety Example, consent")
+    index = enroll_tab.device_combo.findText("fakemic")
+    assert index >= 0, [enroll_tab.device_combo.itemText(i) for i in range(enroll_tab.device_combo.count())]
+    enroll_tab.device_combo.setCurrentIndex(index)
     reference_s = len(enrollment_audio(sample_speakers()[0])[0]) / SAMPLE_RATE
-    record(qtbot, window.reference_panel, reference_s)
-    assert window.reference_panel.passed, window.reference_panel.status.text()
-    recorded = window.reference_panel.samples
+    record(qtbot, enroll_tab.reference_panel, reference_s)
+    assert enroll_tab.reference_panel.passed, enroll_tab.reference_panel.status.text()
+    recorded = enroll_tab.reference_panel.samples
     assert recorded is not None and abs(len(recorded) / SAMPLE_RATE - reference_s) < 1.0
-    record(qtbot, window.consent_panel, 4.0)
+    record(qtbot, enroll_tab.consent_panel, 4.0)
     # a consent text edited after its recording makes the recording stale: it must be made again
-    qtbot.keyClicks(window.consent_edit, " Thanks.")
-    assert window.consent_panel.samples is None and "record it again" in window.consent_panel.status.text()
-    record(qtbot, window.consent_panel, 4.0)
-    shown = window.consent_edit.toPlainText().strip()  # the server trims surrounding white space
-    click(qtbot, window.enroll_button)
-    qtbot.waitUntil(lambda: "Caller 90 is ready" in window.enroll_status.text(), timeout=60_000)
+    qtbot.keyClicks(enroll_tab.consent_edit, " Thanks.")
+    assert enroll_tab.consent_panel.samples is None and "record it again" in enroll_tab.consent_panel.status.text()
+    record(qtbot, enroll_tab.consent_panel, 4.0)
+    shown = enroll_tab.consent_edit.toPlainText().strip()  # the server trims surrounding white space
+    click(qtbot, enroll_tab.enroll_button)
+    qtbot.waitUntil(lambda: "Caller 90 is ready" in enroll_tab.enroll_status.text(), timeout=60_000)
     consents = appliance.get_json("/audit/consents")[1]["data"]
     assert [(c["user_full_name"], c["consent_text"]) for c in consents] == [("Caller Ninety Example", shown)]
 
     # the speakers list updates
-    qtbot.waitUntil(lambda: window.table.rowCount() == 1, timeout=10_000)
-    cells = [window.table.item(0, c) for c in (0, 2)]
+    qtbot.waitUntil(lambda: speakers_tab.table.rowCount() == 1, timeout=10_000)
+    cells = [speakers_tab.table.item(0, c) for c in (0, 2)]
     assert [c.text() if c else None for c in cells] == ["Caller 90", "ready"]
 
     # details: where the speaker is warm; re-warm on a chosen node
-    window.table.selectRow(0)
-    qtbot.waitUntil(lambda: "warm on node-1, node-2" in window.details_label.text(), timeout=10_000)
-    window.nodes_edit.setText("node-2")
-    click(qtbot, window.rewarm_button)
-    qtbot.waitUntil(lambda: "Re-warm of Caller 90: node-2: ok" in window.speakers_status.text(), timeout=20_000)
+    speakers_tab.table.selectRow(0)
+    qtbot.waitUntil(lambda: "warm on node-1, node-2" in speakers_tab.details_label.text(), timeout=10_000)
+    speakers_tab.nodes_edit.setText("node-2")
+    click(qtbot, speakers_tab.rewarm_button)
+    qtbot.waitUntil(lambda: "Re-warm of Caller 90: node-2: ok" in speakers_tab.speakers_status.text(), timeout=20_000)
 
     # live transcript of the sample call, played in real time, with names
-    assert window.diarize_box.isChecked()  # speaker names are on by default when the key allows them
+    assert live_tab.diarize_box.isChecked()  # speaker names are on by default when the key allows them
     window.tabs.setCurrentIndex(3)
-    window.source_combo.setCurrentIndex(window.source_combo.findData("file"))
-    window.live_file = sample_dir() / "sample.wav"  # what the file dialog would return
-    click(qtbot, window.live_button)
-    qtbot.waitUntil(lambda: "Playing the file in real time: 0:0" in window.live_status.text(), timeout=10_000)
-    qtbot.waitUntil(lambda: window.transcript.done, timeout=120_000)
-    qtbot.waitUntil(lambda: window.live_status.text().startswith("Finished:"), timeout=5_000)
-    assert window.live_progress.value() == window.live_progress.maximum()
-    assert "[0:0" in window.transcript_view.toPlainText()  # timestamps beside the text
-    labels = {s.get("speaker_label") for s in window.transcript.segments}
-    assert "Caller 90" in labels and window.transcript.backend == "A"
-    assert "Caller 90:" in window.transcript_view.toPlainText()
+    live_tab.source_combo.setCurrentIndex(live_tab.source_combo.findData("file"))
+    live_tab.live_file = sample_dir() / "sample.wav"  # what the file dialog would return
+    click(qtbot, live_tab.live_button)
+    qtbot.waitUntil(lambda: "Playing the file in real time: 0:0" in live_tab.live_status.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: live_tab.transcript.done, timeout=120_000)
+    qtbot.waitUntil(lambda: live_tab.live_status.text().startswith("Finished:"), timeout=5_000)
+    assert live_tab.live_progress.value() == live_tab.live_progress.maximum()
+    assert "[0:0" in live_tab.transcript_view.toPlainText()  # timestamps beside the text
+    labels = {s.get("speaker_label") for s in live_tab.transcript.segments}
+    assert "Caller 90" in labels and live_tab.transcript.backend == "A"
+    assert "Caller 90:" in live_tab.transcript_view.toPlainText()
     saved = fake_mic / "transcript.srt"
-    window.save_transcript(saved)
+    live_tab.save_transcript(saved)
     assert "Caller 90: " in saved.read_text()
 
     # erasure: Delete asks first; "No" keeps the speaker, "Yes" erases exactly the one selected
     other = asyncio.run(enroll_over_http(appliance, "Caller 91"))
-    click(qtbot, window.refresh_button)
-    qtbot.waitUntil(lambda: window.table.rowCount() == 2, timeout=10_000)
-    names = [window.table.item(r, 0).text() for r in range(2)]  # type: ignore[union-attr]
-    window.table.selectRow(names.index("Caller 90"))
+    click(qtbot, speakers_tab.refresh_button)
+    qtbot.waitUntil(lambda: speakers_tab.table.rowCount() == 2, timeout=10_000)
+    names = [speakers_tab.table.item(r, 0).text() for r in range(2)]  # type: ignore[union-attr]
+    speakers_tab.table.selectRow(names.index("Caller 90"))
     said = answer_next_dialog(QMessageBox.StandardButton.No)
-    click(qtbot, window.delete_button)
+    click(qtbot, speakers_tab.delete_button)
     assert said and "Erase Caller 90?" in said[0]
     qtbot.wait(500)
     assert appliance.get_json("/speakers")[1]["data"][-1]["display_name"] == "Caller 90"
     answer_next_dialog(QMessageBox.StandardButton.Yes)
-    click(qtbot, window.delete_button)
-    qtbot.waitUntil(lambda: "audit id" in window.speakers_status.text(), timeout=30_000)
-    assert window.last_receipt["blob_bytes_deleted"] > 0 and "every node confirmed" in window.speakers_status.text()
+    click(qtbot, speakers_tab.delete_button)
+    qtbot.waitUntil(lambda: "audit id" in speakers_tab.speakers_status.text(), timeout=30_000)
+    assert (
+        speakers_tab.last_receipt["blob_bytes_deleted"] > 0
+        and "every node confirmed" in speakers_tab.speakers_status.text()
+    )
     # nothing is selected afterwards: a second click on Delete cannot reach the next person
-    assert not window.delete_button.isEnabled()
-    qtbot.mouseClick(window.delete_button, Qt.MouseButton.LeftButton)
+    assert not speakers_tab.delete_button.isEnabled()
+    qtbot.mouseClick(speakers_tab.delete_button, Qt.MouseButton.LeftButton)
     qtbot.wait(300)
     assert QApplication.activeModalWidget() is None
     assert [s["id"] for s in appliance.get_json("/speakers")[1]["data"]] == [other["id"]]
@@ -195,19 +201,20 @@ def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: 
     hanging = socket.create_server(("127.0.0.1", 0))  # accepts connections, never answers
     try:
         window = MainWindow(url=f"http://127.0.0.1:{hanging.getsockname()[1]}", key="sce_x_y")
+        connect_tab = window.connect_tab
         qtbot.addWidget(window)
-        window.connect_appliance()
+        connect_tab.connect_appliance()
         ticks: list[int] = []
         timer = QTimer()
         timer.timeout.connect(lambda: ticks.append(1))
         timer.start(20)
         qtbot.wait(500)
-        assert len(ticks) >= 10 and window.health_label.text() == "Connecting…"  # the GUI thread kept running
+        assert len(ticks) >= 10 and connect_tab.health_label.text() == "Connecting…"  # the GUI thread kept running
         timer.stop()
     finally:
         hanging.close()
     gone = free_port()
-    window.url_edit.setText(f"http://127.0.0.1:{gone}")
-    window.connect_appliance()
-    qtbot.waitUntil(lambda: "cannot be reached" in window.health_label.text(), timeout=20_000)
+    connect_tab.url_edit.setText(f"http://127.0.0.1:{gone}")
+    connect_tab.connect_appliance()
+    qtbot.waitUntil(lambda: "cannot be reached" in connect_tab.health_label.text(), timeout=20_000)
     window.close()
