@@ -12,12 +12,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
+from appliance.contract.errors import CodedError
+
 log = logging.getLogger("scaiecho.edge")
 M = TypeVar("M", bound=BaseModel)
 
 
-class ApiError(Exception):
-    """An error the client should see: ``{"error": {"code", "message", "details"}}``."""
+class ApiError(CodedError):
+    """An error the client should see, with its HTTP status: ``{"error": {"code", "message", "details"}}``."""
 
     def __init__(
         self,
@@ -27,10 +29,8 @@ class ApiError(Exception):
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(code, message)
         self.status = status
-        self.code = code
-        self.message = message
         self.details = details or {}
         self.headers = headers or {}
 

@@ -7,19 +7,15 @@ from typing import Literal, get_args
 import sqlite_utils
 
 from appliance.clock import utc_now
+from appliance.contract.errors import CodedError
 
 Backend = Literal["auto", "A", "B"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 DEFAULT: Backend = "auto"
 
 
-class NoBackend(Exception):
+class NoBackend(CodedError):
     """No backend the policy allows can serve: ``code`` and ``message`` go to the client."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def get_policy(db: sqlite_utils.Database, tenant_id: str) -> dict[str, str | None]:

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from appliance.contract.errors import CodedError
+
 #: Containers the stream decoder accepts besides raw PCM.
 CONTAINER_TYPES = ("audio/wav", "audio/ogg", "audio/webm")
 PCM_TYPE = "audio/pcm"
@@ -20,13 +22,8 @@ MAX_LANGUAGE_CHARS = 35
 _PCM_RATE = re.compile(r"^\s*rate\s*=\s*(\d{4,6})\s*$")
 
 
-class ProtocolError(Exception):
+class ProtocolError(CodedError):
     """A frame the server cannot accept; ``code`` is the error frame's code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

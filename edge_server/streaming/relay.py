@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from appliance.contract.errors import CodedError
 from appliance.settings import BackendBSettings
 from models.audio import SAMPLE_RATE, encode
 from models.base import Segment
@@ -19,13 +20,8 @@ from models.base import Segment
 PATH = "/v1/audio/transcriptions"
 
 
-class RelayError(Exception):
+class RelayError(CodedError):
     """The upstream failed; ``code`` is one of upstream_unconfigured|unavailable|timeout|error."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _segments(payload: dict[str, Any], duration_s: float) -> list[Segment]:
