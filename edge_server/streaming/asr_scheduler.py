@@ -56,7 +56,13 @@ class AsrJob:
 
 
 class AsrScheduler:
-    """Runs `Transcriber.transcribe` jobs one at a time in a dedicated thread, most urgent first."""
+    """Runs `Transcriber.transcribe` jobs one at a time in a dedicated thread, most urgent first.
+
+    Backend A's `PhraseTranscriber` (edge_server/streaming/transcribers.py).
+    """
+
+    #: Decodes ahead of a phrase's close and gives partials.
+    speculative = True
 
     def __init__(self, transcriber: Transcriber) -> None:
         self.transcriber = transcriber

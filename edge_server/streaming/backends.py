@@ -11,6 +11,7 @@ from edge_server.access.scopes import Principal
 from edge_server.speakers.voices import TenantVoices
 from edge_server.streaming.policy import choose_backend, get_policy
 from edge_server.streaming.session import Transcription
+from edge_server.streaming.transcribers import PhraseTranscriber, RelayTranscriber
 
 
 def backend_for(app: web.Application, tenant_id: str) -> Literal["A", "B"]:
@@ -28,9 +29,17 @@ def new_session(
         app[appkeys.SETTINGS],
         backend,
         emit,
-        asr=app[appkeys.ASR],
-        relay=app[appkeys.RELAY],
+        transcriber=_transcriber(app, backend),
         voices=TenantVoices(app, principal.tenant_id) if diarize else None,
         on_latency=app[appkeys.METRICS].stream_latency.observe,
         **options,
     )
+
+
+def _transcriber(app: web.Application, backend: Literal["A", "B"]) -> PhraseTranscriber:
+    if backend == "A":
+        scheduler = app[appkeys.ASR]
+        if scheduler is None:
+            raise ValueError("backend A needs the ASR engine (choose_backend never picks it without)")
+        return scheduler
+    return RelayTranscriber(app[appkeys.RELAY])

@@ -18,7 +18,6 @@ beyond that `feed` does not return, so the caller stops reading from the client.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import itertools
 import logging
@@ -30,14 +29,16 @@ from typing import Any, Literal
 
 import numpy as np
 
+from appliance.contract.errors import CodedError
 from appliance.settings import Settings
 from edge_server.speakers.voices import TenantVoices
 from edge_server.streaming.asr_scheduler import AHEAD, FINAL, PARTIAL, AsrJob, AsrScheduler
+from edge_server.streaming.deltas import phrase_deltas, phrase_words, word_labels
 from edge_server.streaming.diarization import Label, SessionSpeakers, Window, split_turns
 from edge_server.streaming.protocol import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
-from edge_server.streaming.relay import RelayError, SpeechRelay
+from edge_server.streaming.transcribers import PhraseJob, PhraseTranscriber
 from models.audio import SAMPLE_RATE
-from models.base import Segment, Word
+from models.base import Segment
 from models.vad import CHUNK, Phrase, PhraseSegmenter, StreamingVad
 
 _sessions = itertools.count()
@@ -51,14 +52,6 @@ class _Outcome:
     segments: list[Segment]
     windows: list[Window] | None = None
     error: ErrorFrame | None = None
-
-
-def _words(segments: list[Segment]) -> list[Word]:
-    """Every word of a phrase; a segment without word timings counts as one word."""
-    words: list[Word] = []
-    for segment in segments:
-        words.extend(segment.words or (Word(segment.start, segment.end, " " + segment.text),))
-    return [w for w in words if w.text.strip()]
 
 
 @dataclass
@@ -85,16 +78,11 @@ class Transcription:
         emit: Emit,
         *,
         language: str | None = None,
-        asr: AsrScheduler | None = None,
-        relay: SpeechRelay | None = None,
+        transcriber: PhraseTranscriber,
         voices: TenantVoices | None = None,
         realtime: bool = True,
         on_latency: Callable[[float], None] | None = None,
     ) -> None:
-        if backend == "A" and asr is None:
-            raise ValueError("backend A needs the ASR scheduler")
-        if backend == "B" and relay is None:
-            raise ValueError("backend B needs the relay")
         self.settings = settings.stream
         self.backend = backend
         self.language = language.split("-")[0].lower() if language else None
@@ -102,14 +90,15 @@ class Transcription:
         self._on_latency = on_latency
         #: (samples received so far, monotonic time) per fed chunk, to time each phrase's delta
         self._arrivals: deque[tuple[int, float]] = deque()
-        self._asr = asr
+        self._phrases = transcriber
+        #: Backend A's queue for what only it does (decode-ahead, partials), else None.
+        self._asr = transcriber if isinstance(transcriber, AsrScheduler) else None
         #: This session's share of the shared ASR queue (edge_server/streaming/asr_scheduler.py).
         self._owner = f"session-{next(_sessions)}"
-        self._relay = relay
         self._voices = voices if backend == "A" else None  # Backend B ignores diarize
         self._diarization = settings.diarization
         self._speakers = SessionSpeakers(settings.diarization)
-        self._realtime = realtime and backend == "A"
+        self._realtime = realtime and transcriber.speculative
         self._vad = StreamingVad()
         self._segmenter = PhraseSegmenter(
             threshold=self.settings.vad_threshold,
@@ -180,8 +169,7 @@ class Transcription:
             self._ahead = None
         self._speakers.forget()
         self._audio = np.zeros(0, dtype=np.float32)
-        if self._asr is not None:
-            self._asr.forget(self._owner)
+        self._phrases.forget(self._owner)
 
     def _slice(self, start: int, end: int) -> np.ndarray:
         return self._audio[max(0, start - self._base) : max(0, end - self._base)].copy()
@@ -227,24 +215,22 @@ class Transcription:
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead.phrase == phrase:
             ahead.job.promote()
-            task = asyncio.get_running_loop().create_task(self._outcome_a(ahead.job, ahead.voice))
+            task = asyncio.get_running_loop().create_task(self._outcome(ahead.job, ahead.voice))
         else:
             if ahead is not None:
                 ahead.cancel()
-            if self.backend == "A":
-                assert self._asr is not None
-                job = self._asr.submit(audio, self.language, FINAL, self._owner)
-                task = asyncio.get_running_loop().create_task(self._outcome_a(job, self._identify(audio)))
-            else:
-                task = asyncio.get_running_loop().create_task(self._outcome_b(audio))
+            job = self._phrases.submit(audio, self.language, FINAL, self._owner)
+            task = asyncio.get_running_loop().create_task(self._outcome(job, self._identify(audio)))
         await self._queue.put((phrase, task))
 
-    async def _outcome_a(self, job: AsrJob, voice: asyncio.Task[list[Window] | None] | None) -> _Outcome:
+    async def _outcome(self, job: PhraseJob, voice: asyncio.Task[list[Window] | None] | None) -> _Outcome:
         try:
             segments = await job.future
-        except Exception:
+        except Exception as exc:
             if voice is not None:
                 voice.cancel()
+            if isinstance(exc, CodedError):  # e.g. the upstream relay's upstream_timeout
+                return _Outcome([], error=ErrorFrame(exc.code, exc.message))
             return _Outcome([], error=ErrorFrame("asr_failed", "a phrase could not be transcribed; the stream goes on"))
         found = None
         if voice is not None:
@@ -253,13 +239,6 @@ class Transcription:
             except Exception:
                 log.exception("embedding a phrase failed")
         return _Outcome(segments, found)
-
-    async def _outcome_b(self, audio: np.ndarray) -> _Outcome:
-        assert self._relay is not None
-        try:
-            return _Outcome(await self._relay.transcribe(audio, self.language))
-        except RelayError as exc:
-            return _Outcome([], error=ErrorFrame(exc.code, exc.message))
 
     async def _emit_in_order(self) -> None:
         while (item := await self._queue.get()) is not None:
@@ -288,42 +267,18 @@ class Transcription:
         """A phrase's deltas: one per speaker turn (one in all when not diarizing)."""
         offset = phrase.start / SAMPLE_RATE
         duration = (phrase.end - phrase.start) / SAMPLE_RATE
-        words = _words(outcome.segments)
+        words = phrase_words(outcome.segments)
         if not words:
             return []
+        labels: list[Label | None] = [None] * len(words)
         if outcome.windows and self._voices is not None:
             live = self._voices.live()
             self._speakers.same_voice = self._voices.same_voice(live)
             turns = split_turns(outcome.windows, duration, live, self._diarization, self._speakers.same_voice)
             self._speakers.observe([(t.voice, t.end - t.start) for t in turns], live)
-            labels = [self._speakers.decide(t.voice, t.end - t.start, live) for t in turns]
-            bounds = [t.end for t in turns[:-1]]
-            word_labels = [labels[bisect.bisect(bounds, (w.start + w.end) / 2)] for w in words]
-        else:
-            word_labels = [None] * len(words)
-        groups: list[tuple[Label | None, list[Word]]] = []
-        for word, label in zip(words, word_labels, strict=True):
-            if groups and (groups[-1][0] and groups[-1][0].label) == (label and label.label):
-                groups[-1][1].append(word)
-            else:
-                groups.append((label, [word]))
-        # deltas tile the phrase: the VAD's bounds outside, halfway between words at speaker changes
-        cuts = [(a[1][-1].end + b[1][0].start) / 2 for a, b in itertools.pairwise(groups)]
-        edges = [0.0, *(min(max(c, 0.0), duration) for c in cuts), duration]
-        frames: list[DeltaFrame] = []
-        for (label, group), (start, end) in zip(groups, itertools.pairwise(edges), strict=True):
-            frames.append(
-                DeltaFrame(
-                    segment_id=self.segments + len(frames),
-                    text="".join(w.text for w in group).strip(),
-                    start=round(offset + start, 3),
-                    end=round(offset + end, 3),
-                    speaker_label=label.label if label else None,
-                    speaker_id=label.speaker_id if label else None,
-                    speaker_confidence=label.confidence if label else None,
-                )
-            )
-        return frames
+            decided = [self._speakers.decide(t.voice, t.end - t.start, live) for t in turns]
+            labels = word_labels(words, turns, decided)
+        return phrase_deltas(words, labels, offset, duration, self.segments)
 
     # -- partials ------------------------------------------------------------------------------
 
