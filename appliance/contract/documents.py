@@ -20,10 +20,6 @@ T = TypeVar("T")
 class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON-ready mapping, optional fields left out when unset."""
-        return self.model_dump(mode="json", exclude_none=True)
-
 
 class ErrorBody(_Document):
     """What went wrong: a stable snake_case code, a sentence for people, machine-readable details."""

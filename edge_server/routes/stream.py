@@ -63,7 +63,7 @@ class Stream:
 
     async def fail(self, code: str, message: str, close_code: int) -> None:
         """An error frame, then close the socket."""
-        await self.send(ErrorFrame(code, message))
+        await self.send(ErrorFrame(code=code, message=message))
         await self.ws.close(code=close_code, message=code.encode()[:120])
 
     async def run(self) -> None:
@@ -113,20 +113,22 @@ class Stream:
                 try:
                     frame = parse_client_frame(msg.data)
                 except ProtocolError as exc:
-                    await self.send(ErrorFrame(exc.code, exc.message))
+                    await self.send(ErrorFrame(code=exc.code, message=exc.message))
                     continue
                 if isinstance(frame, OpenFrame):
                     if not await self._open(frame):
                         return False
                 elif isinstance(frame, CloseFrame):
                     if self.session is None:
-                        await self.send(ErrorFrame("bad_frame", "close before open: send an open frame first"))
+                        await self.send(
+                            ErrorFrame(code="bad_frame", message="close before open: send an open frame first")
+                        )
                         continue
                     await self._finish()
                     return True
             elif msg.type == WSMsgType.BINARY:
                 if self.session is None or self.decoder is None:
-                    await self.send(ErrorFrame("bad_frame", "audio before open: send an open frame first"))
+                    await self.send(ErrorFrame(code="bad_frame", message="audio before open: send an open frame first"))
                     continue
                 try:
                     samples = self.decoder.feed(msg.data)
@@ -136,7 +138,7 @@ class Stream:
                 await self.session.feed(samples)
                 if self.session.full:
                     limit = f"the session reached its maximum length of {self.settings.max_session_s:g} s"
-                    await self.send(ErrorFrame("session_too_long", limit))
+                    await self.send(ErrorFrame(code="session_too_long", message=limit))
                     await self._finish()
                     return True
             else:  # the client closed, or the connection broke
@@ -144,7 +146,9 @@ class Stream:
 
     async def _open(self, frame: OpenFrame) -> bool:
         if self.session is not None:
-            await self.send(ErrorFrame("bad_frame", "this stream is already open; one open per connection"))
+            await self.send(
+                ErrorFrame(code="bad_frame", message="this stream is already open; one open per connection")
+            )
             return True
         if frame.diarize and (lacking := missing_scope(self.principal.scopes, auth.DIARIZE)) is not None:
             await self.fail("forbidden", f"diarize needs the {lacking} scope, which this key lacks", CLOSE_FORBIDDEN)
@@ -167,7 +171,7 @@ class Stream:
         try:
             rest = await asyncio.to_thread(self.decoder.close)
         except StreamFormatError as exc:
-            await self.send(ErrorFrame("unsupported_media", str(exc)))
+            await self.send(ErrorFrame(code="unsupported_media", message=str(exc)))
         else:
             await self.session.feed(rest)
         await self.session.finish()

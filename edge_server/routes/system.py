@@ -36,7 +36,7 @@ async def healthz(request: web.Request) -> web.Response:
         disk="ok" if disk_ok else "low",
         warming_nodes=warming or None,
     )
-    return web.json_response(body.to_json(), status=200 if status == "ok" else 503)
+    return web.json_response(body.model_dump(mode="json", exclude_none=True), status=200 if status == "ok" else 503)
 
 
 @routes.get("/v1/modules/scaiecho/openapi.json")

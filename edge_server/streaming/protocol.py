@@ -1,4 +1,5 @@
-"""The `/transcribe/stream` WebSocket protocol: every text frame, as dataclasses.
+"""The `/transcribe/stream` WebSocket protocol: parsing the client's frames (the server's frames
+are the contract's models, appliance/contract/frames.py, re-exported here).
 
 Client -> server: `OpenFrame`, then binary audio frames, then `CloseFrame`.
 Server -> client: `ReadyFrame`, `PartialFrame`, `DeltaFrame`, `ErrorFrame`, `DoneFrame`.
@@ -11,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 from appliance.contract.errors import CodedError
+from appliance.contract.frames import DeltaFrame, DoneFrame, ErrorFrame, PartialFrame, ReadyFrame, ServerFrame
 
 #: Containers the stream decoder accepts besides raw PCM.
 CONTAINER_TYPES = ("audio/wav", "audio/ogg", "audio/webm")
@@ -92,66 +94,7 @@ def parse_client_frame(text: str) -> ClientFrame:
     return OpenFrame(MediaType.parse(media_type), language, diarize)
 
 
-class ServerFrame:
-    """Base of server frames: ``to_json`` drops None fields and adds ``type``."""
-
-    type: ClassVar[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The frame as a JSON-ready mapping."""
-        fields = {k: v for k, v in vars(self).items() if v is not None}
-        return {"type": self.type, **fields}
-
-    def to_json(self) -> str:
-        """The frame as sent."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-
-
-@dataclass(frozen=True)
-class ReadyFrame(ServerFrame):
-    """The session is open."""
-
-    type: ClassVar[str] = "ready"
-    backend_used: Literal["A", "B"]
-    session_id: str
-
-
-@dataclass(frozen=True)
-class PartialFrame(ServerFrame):
-    """Unstable text of the phrase still being spoken."""
-
-    type: ClassVar[str] = "partial"
-    text: str
-    start: float
-
-
-@dataclass(frozen=True)
-class DeltaFrame(ServerFrame):
-    """A final segment; speaker fields only when a label is available."""
-
-    type: ClassVar[str] = "delta"
-    segment_id: int
-    text: str
-    start: float
-    end: float
-    speaker_label: str | None = None
-    speaker_id: str | None = None
-    speaker_confidence: float | None = None
-
-
-@dataclass(frozen=True)
-class ErrorFrame(ServerFrame):
-    """Something went wrong; the session may go on or close, as the code says."""
-
-    type: ClassVar[str] = "error"
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class DoneFrame(ServerFrame):
-    """The session is finished."""
-
-    type: ClassVar[str] = "done"
-    duration_s: float
-    segments: int
+__all__ = [
+    "ClientFrame", "CloseFrame", "DeltaFrame", "DoneFrame", "ErrorFrame", "MediaType", "OpenFrame", "PartialFrame",
+    "ProtocolError", "ReadyFrame", "ServerFrame", "parse_client_frame",
+]  # fmt: skip

@@ -230,8 +230,10 @@ class Transcription:
             if voice is not None:
                 voice.cancel()
             if isinstance(exc, CodedError):  # e.g. the upstream relay's upstream_timeout
-                return _Outcome([], error=ErrorFrame(exc.code, exc.message))
-            return _Outcome([], error=ErrorFrame("asr_failed", "a phrase could not be transcribed; the stream goes on"))
+                return _Outcome([], error=ErrorFrame(code=exc.code, message=exc.message))
+            return _Outcome(
+                [], error=ErrorFrame(code="asr_failed", message="a phrase could not be transcribed; the stream goes on")
+            )
         found = None
         if voice is not None:
             try:

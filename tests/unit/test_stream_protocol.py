@@ -59,11 +59,23 @@ def test_bad_client_frames(text: str, code: str) -> None:
 def test_server_frames_omit_missing_fields_never_null() -> None:
     unlabeled = json.loads(DeltaFrame(segment_id=0, text="Hello?", start=6.7, end=7.2).to_json())
     assert unlabeled == {"type": "delta", "segment_id": 0, "text": "Hello?", "start": 6.7, "end": 7.2}
-    labeled = DeltaFrame(1, "Hi", 7.6, 8.2, speaker_label="Alice Example", speaker_id="spk_1", speaker_confidence=0.9)
+    labeled = DeltaFrame(
+        segment_id=1,
+        text="Hi",
+        start=7.6,
+        end=8.2,
+        speaker_label="Alice Example",
+        speaker_id="spk_1",
+        speaker_confidence=0.9,
+    )
     assert json.loads(labeled.to_json())["speaker_label"] == "Alice Example"
-    assert json.loads(ReadyFrame("A", "ses_1").to_json()) == {
+    assert json.loads(ReadyFrame(backend_used="A", session_id="ses_1").to_json()) == {
         "type": "ready",
         "backend_used": "A",
         "session_id": "ses_1",
     }
-    assert json.loads(DoneFrame(61.2, 14).to_json()) == {"type": "done", "duration_s": 61.2, "segments": 14}
+    assert json.loads(DoneFrame(duration_s=61.2, segments=14).to_json()) == {
+        "type": "done",
+        "duration_s": 61.2,
+        "segments": 14,
+    }
