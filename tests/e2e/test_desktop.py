@@ -203,7 +203,8 @@ def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: 
         window = MainWindow(url=f"http://127.0.0.1:{hanging.getsockname()[1]}", key="sce_x_y")
         connect_tab = window.connect_tab
         qtbot.addWidget(window)
-        connect_tab.connect_appliance()
+        window.show()
+        click(qtbot, connect_tab.connect_button)
         ticks: list[int] = []
         timer = QTimer()
         timer.timeout.connect(lambda: ticks.append(1))
@@ -215,6 +216,6 @@ def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: 
         hanging.close()
     gone = free_port()
     connect_tab.url_edit.setText(f"http://127.0.0.1:{gone}")
-    connect_tab.connect_appliance()
+    click(qtbot, connect_tab.connect_button)
     qtbot.waitUntil(lambda: "cannot be reached" in connect_tab.health_label.text(), timeout=20_000)
     window.close()
