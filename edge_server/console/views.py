@@ -102,10 +102,7 @@ async def logout(request: web.Request, session: ConsoleSession) -> web.Response:
 
 
 def _live_speaker_ids(request: web.Request, tenant_id: str) -> list[str]:
-    rows = request.app[appkeys.DB].execute(
-        "SELECT id FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL", [tenant_id]
-    )
-    return [r[0] for r in rows.fetchall()]
+    return sorted(speaker_store.live_ids(request.app[appkeys.DB], tenant_id))
 
 
 @routes.get(f"{PREFIX}/nodes")
@@ -169,8 +166,7 @@ async def _speaker_page(
     db = request.app[appkeys.DB]
     live_ids = _live_speaker_ids(request, session.principal.tenant_id)
     twins = same_voice_groups(db, session.principal.tenant_id, set(live_ids)).get(row["id"], frozenset())
-    rows = db.query("SELECT id, display_name FROM speakers WHERE tenant_id = ?", [session.principal.tenant_id])
-    names = {r["id"]: r["display_name"] for r in rows} if twins else {}
+    names = speaker_store.names(db, session.principal.tenant_id, twins) if twins else {}
     return render(
         request,
         "speaker.html",

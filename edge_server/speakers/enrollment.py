@@ -99,8 +99,7 @@ def fanout_note(status: str, results: dict[str, Any]) -> str | None:
 
 def is_erased(app: web.Application, speaker_id: str) -> bool:
     """True once the speaker's tombstone is written."""
-    row = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()
-    return row is None or row[0] is not None
+    return speaker_store.is_erased(app[appkeys.DB], speaker_id)
 
 
 async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, speech: np.ndarray) -> dict:
@@ -188,7 +187,8 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "consent", form.consent))
         with db.atomic():
             db.table("blobs").insert_all([b.row() for b in stored])
-            db.table("speakers").insert(
+            speaker_store.insert(
+                db,
                 {
                     "id": speaker_id,
                     "tenant_id": tenant_id,
@@ -205,7 +205,7 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                     "created_at": now,
                     "updated_at": now,
                     "deleted_at": None,
-                }
+                },
             )
             db.table("consent_records").insert(
                 {

@@ -21,6 +21,7 @@ from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError, not_found
+from edge_server.speakers import store as speaker_store
 from edge_server.speakers.voices import forget_duplicates
 from edge_server.storage import audit, embedding_cache
 from edge_server.storage.db import purge_wal
@@ -36,23 +37,15 @@ def deleted_error(audit_id: str | None) -> ApiError:
 def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> None:
     """Step 1, one transaction: mark deleted, scrub the profile, and record the job."""
     db = app[appkeys.DB]
-    row = db.execute(
-        "SELECT deleted_at, erasure_audit_id, reference_blob_id, consent_blob_id FROM speakers "
-        "WHERE id = ? AND tenant_id = ?",
-        [speaker_id, principal.tenant_id],
-    ).fetchone()
+    row = speaker_store.erasure_target(db, principal.tenant_id, speaker_id)
     if row is None:
         raise not_found("speaker")
-    if row[0] is not None:
-        raise deleted_error(row[1])
+    if row["deleted_at"] is not None:
+        raise deleted_error(row["erasure_audit_id"])
     now = utc_now()
-    blob_ids = [b for b in row[2:] if b]
+    blob_ids = [b for b in (row["reference_blob_id"], row["consent_blob_id"]) if b]
     with db.atomic():
-        db.execute(
-            "UPDATE speakers SET enrollment_status = 'deleted', deleted_at = ?, updated_at = ?, "
-            "display_name = '', description = NULL, preflight = '{}', status_reason = NULL WHERE id = ?",
-            [now, now, speaker_id],
-        )
+        speaker_store.tombstone(db, speaker_id, now)
         db.execute("DELETE FROM idempotency_keys WHERE speaker_id = ?", [speaker_id])
         forget_duplicates(db, speaker_id)
         db.table("erasure_jobs").insert(
@@ -125,7 +118,7 @@ async def evict(app: web.Application, job: dict[str, Any]) -> None:
 def record(app: web.Application, job: dict[str, Any]) -> None:
     """Step 4: the immutable, hash-chained audit row; the job is done."""
     db = app[appkeys.DB]
-    consent_id = db.execute("SELECT consent_id FROM speakers WHERE id = ?", [job["speaker_id"]]).fetchone()[0]
+    consent_id = speaker_store.column(db, job["speaker_id"], "consent_id")
     audit_id = new_id("era")
     seal = app[appkeys.AUDIT_SEAL]
     with db.atomic():
@@ -149,7 +142,7 @@ def record(app: web.Application, job: dict[str, Any]) -> None:
         db.execute(
             "UPDATE erasure_jobs SET state = 'done', audit_id = ? WHERE speaker_id = ?", [audit_id, job["speaker_id"]]
         )
-        db.execute("UPDATE speakers SET erasure_audit_id = ? WHERE id = ?", [audit_id, job["speaker_id"]])
+        speaker_store.set_erasure_audit(db, job["speaker_id"], audit_id)
     seal.move_anchor(row["seq"], row["row_hash"])
     app[appkeys.METRICS].audit_head.set(row["seq"])
 
@@ -171,7 +164,7 @@ async def complete(app: web.Application, speaker_id: str) -> ErasureReceipt:
     finally:
         app[appkeys.ERASING].discard(speaker_id)
     purge_freed_pages(app)
-    deleted_at = app[appkeys.DB].execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()[0]
+    deleted_at = speaker_store.column(app[appkeys.DB], speaker_id, "deleted_at")
     return ErasureReceipt(
         speaker_id=speaker_id,
         audit_id=job["audit_id"],

@@ -26,36 +26,27 @@ log = logging.getLogger("scaiecho.reconciler")
 
 async def offer_pending(app: web.Application) -> None:
     """Offer every pending speaker to the online nodes, one speaker at a time."""
-    db = app[appkeys.DB]
-    rows = db.execute(
-        "SELECT id, tenant_id, reference_blob_id FROM speakers "
-        "WHERE enrollment_status = 'pending' AND deleted_at IS NULL ORDER BY created_at"
-    ).fetchall()
-    for speaker_id, tenant_id, blob_id in rows:
-        if speaker_id in app[appkeys.FANNING_OUT] or not await app[appkeys.CLUSTER].candidates():
+    for row in speaker_store.with_status(app[appkeys.DB], ["pending"]):
+        if row["id"] in app[appkeys.FANNING_OUT] or not await app[appkeys.CLUSTER].candidates():
             continue
         try:
-            speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
-            await offer_to_nodes(app, tenant_id, speaker_id, speech)
+            speech = await asyncio.to_thread(reference_speech, app, row["tenant_id"], row["reference_blob_id"])
+            await offer_to_nodes(app, row["tenant_id"], row["id"], speech)
         except Exception:  # one unreadable reference must not starve the others
-            log.exception("could not offer pending speaker %s", speaker_id)
+            log.exception("could not offer pending speaker %s", row["id"])
 
 
 async def follow_holders(app: web.Application) -> None:
     """Move ready/evicted speakers to the status their online holders imply."""
     db = app[appkeys.DB]
-    redis = app[appkeys.REDIS]
     online = {n.node_id for n in await app[appkeys.CLUSTER].candidates()}
-    rows = db.execute(
-        "SELECT id, enrollment_status FROM speakers WHERE enrollment_status IN ('ready', 'evicted') "
-        "AND deleted_at IS NULL"
-    ).fetchall()
-    warm = await node_registry.warm_node_ids_many(redis, [speaker_id for speaker_id, _ in rows])
-    for speaker_id, status in rows:
+    rows = speaker_store.with_status(db, ["ready", "evicted"])
+    warm = await node_registry.warm_node_ids_many(app[appkeys.REDIS], [row["id"] for row in rows])
+    for row in rows:
+        speaker_id, status = row["id"], row["enrollment_status"]
         if speaker_id in app[appkeys.FANNING_OUT]:
             continue
-        holders = warm[speaker_id] & online
-        new_status = speaker_store.status_from_holders(status, holders)
+        new_status = speaker_store.status_from_holders(status, warm[speaker_id] & online)
         if new_status != status:
             log.info("speaker %s: %s -> %s", speaker_id, status, new_status)
             speaker_store.set_status(db, speaker_id, new_status)

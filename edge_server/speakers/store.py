@@ -150,3 +150,93 @@ def document(row: Mapping[str, Any], enrolled_on: list[str]) -> Speaker:
         ),
         preflight=Preflight.model_validate_json(row["preflight"]),
     )
+
+
+# -- the speakers table's other reads and writes (this module owns the table) -------------------
+
+
+def insert(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
+    """A new speaker row (inside the enrollment's transaction)."""
+    db.table("speakers").insert(row)
+
+
+def erasure_target(db: sqlite_utils.Database, tenant_id: str, speaker_id: str) -> dict[str, Any] | None:
+    """What erasure needs of a tenant's speaker: its tombstone state and its blob ids (None: not theirs)."""
+    rows = db.query(
+        "SELECT deleted_at, erasure_audit_id, reference_blob_id, consent_blob_id FROM speakers "
+        "WHERE id = ? AND tenant_id = ?",
+        [speaker_id, tenant_id],
+    )
+    return next(iter(rows), None)
+
+
+def tombstone(db: sqlite_utils.Database, speaker_id: str, now: str) -> None:
+    """Mark erased and scrub the profile (inside the erasure's transaction)."""
+    db.execute(
+        "UPDATE speakers SET enrollment_status = 'deleted', deleted_at = ?, updated_at = ?, "
+        "display_name = '', description = NULL, preflight = '{}', status_reason = NULL WHERE id = ?",
+        [now, now, speaker_id],
+    )
+
+
+def set_erasure_audit(db: sqlite_utils.Database, speaker_id: str, audit_id: str) -> None:
+    """Point the tombstone at its audit row."""
+    db.execute("UPDATE speakers SET erasure_audit_id = ? WHERE id = ?", [audit_id, speaker_id])
+
+
+def column(db: sqlite_utils.Database, speaker_id: str, name: Literal["consent_id", "deleted_at"]) -> Any:
+    """One column of a speaker row (None when there is no such speaker)."""
+    row = db.execute(f"SELECT {name} FROM speakers WHERE id = ?", [speaker_id]).fetchone()
+    return row[0] if row else None
+
+
+def is_erased(db: sqlite_utils.Database, speaker_id: str) -> bool:
+    """True once the speaker's tombstone is written (or when there is no such speaker)."""
+    row = db.execute("SELECT deleted_at FROM speakers WHERE id = ?", [speaker_id]).fetchone()
+    return row is None or row[0] is not None
+
+
+def live_reference(db: sqlite_utils.Database, speaker_id: str) -> tuple[str, str] | None:
+    """(tenant id, reference blob id) of a speaker not erased."""
+    row = db.execute(
+        "SELECT tenant_id, reference_blob_id FROM speakers WHERE id = ? AND deleted_at IS NULL", [speaker_id]
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def live_ids(db: sqlite_utils.Database, tenant_id: str | None = None) -> set[str]:
+    """Ids of speakers not erased (of one tenant, or all)."""
+    if tenant_id is None:
+        return {row["id"] for row in db.query("SELECT id FROM speakers WHERE deleted_at IS NULL")}
+    sql = "SELECT id FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL"
+    return {row["id"] for row in db.query(sql, [tenant_id])}
+
+
+def with_status(db: sqlite_utils.Database, statuses: Iterable[str]) -> list[dict[str, Any]]:
+    """id, tenant_id, enrollment_status and reference_blob_id of live speakers in ``statuses``, oldest first."""
+    wanted = list(statuses)
+    marks = ",".join("?" * len(wanted))
+    return list(
+        db.query(
+            f"SELECT id, tenant_id, enrollment_status, reference_blob_id FROM speakers "
+            f"WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL ORDER BY created_at",
+            wanted,
+        )
+    )
+
+
+def names(db: sqlite_utils.Database, tenant_id: str, ids: Iterable[str] | None = None) -> dict[str, str]:
+    """Speaker id -> display name of a tenant's live speakers (all, or those in ``ids``)."""
+    rows = db.query("SELECT id, display_name FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL", [tenant_id])
+    wanted = None if ids is None else set(ids)
+    return {r["id"]: r["display_name"] for r in rows if wanted is None or r["id"] in wanted}
+
+
+def ready_names(db: sqlite_utils.Database, tenant_id: str) -> dict[str, str]:
+    """Speaker id -> display name of a tenant's ready speakers (the ones a stream may name)."""
+    rows = db.query(
+        "SELECT id, display_name FROM speakers WHERE tenant_id = ? AND enrollment_status = 'ready' "
+        "AND deleted_at IS NULL",
+        [tenant_id],
+    )
+    return {r["id"]: r["display_name"] for r in rows}

@@ -18,6 +18,7 @@ from appliance import node_registry
 from appliance.clock import utc_now
 from appliance.contract.documents import PossibleDuplicate
 from edge_server import appkeys
+from edge_server.speakers import store as speaker_store
 from edge_server.streaming.diarization import Window, merge
 
 log = logging.getLogger("scaiecho.voices")
@@ -49,13 +50,9 @@ class TenantVoices:
 
     def live(self) -> dict[str, str]:
         """Ready speaker ids -> display names; erased, erasing and unready speakers are absent."""
-        rows = self.app[appkeys.DB].execute(
-            "SELECT id, display_name FROM speakers WHERE tenant_id = ? AND enrollment_status = 'ready' "
-            "AND deleted_at IS NULL",
-            [self.tenant_id],
-        )
         erasing = self.app[appkeys.ERASING]
-        return {speaker_id: name for speaker_id, name in rows if speaker_id not in erasing}
+        ready = speaker_store.ready_names(self.app[appkeys.DB], self.tenant_id)
+        return {speaker_id: name for speaker_id, name in ready.items() if speaker_id not in erasing}
 
     def same_voice(self, live: dict[str, str]) -> dict[str, frozenset[str]]:
         """Live speaker id -> its other live profiles of the same voice."""
@@ -104,13 +101,9 @@ async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarr
     close = {s: v for s, v in scores.items() if v >= threshold}
     if not close:
         return []
-    marks = ",".join("?" * len(close))
-    rows = app[appkeys.DB].query(
-        f"SELECT id, display_name FROM speakers WHERE tenant_id = ? AND deleted_at IS NULL AND id IN ({marks})",
-        [tenant_id, *close],
-    )
-    found = [PossibleDuplicate(speaker_id=r["id"], display_name=r["display_name"], score=round(close[r["id"]], 3))
-             for r in rows]  # fmt: skip
+    known = speaker_store.names(app[appkeys.DB], tenant_id, close)
+    found = [PossibleDuplicate(speaker_id=s, display_name=name, score=round(close[s], 3)) for s, name in known.items()]
+
     return sorted(found, key=lambda d: -d.score)
 
 

@@ -30,12 +30,7 @@ PUSH_BATCH = 250
 
 
 def _live_reference(app: web.Application, speaker_id: str) -> tuple[str, str] | None:
-    row = (
-        app[appkeys.DB]
-        .execute("SELECT tenant_id, reference_blob_id FROM speakers WHERE id = ? AND deleted_at IS NULL", [speaker_id])
-        .fetchone()
-    )
-    return (row[0], row[1]) if row else None
+    return speaker_store.live_reference(app[appkeys.DB], speaker_id)
 
 
 async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> dict[str, NodeResult]:
@@ -108,17 +103,8 @@ def _live_speakers(app: web.Application) -> tuple[set[str], dict[str, str], set[
     """(tenant ids, warmable speaker id -> tenant id, every live speaker id) from the database."""
     db = app[appkeys.DB]
     tenants = {row["id"] for row in db.query("SELECT id FROM tenants")}
-    marks = ",".join("?" * len(WARMABLE))
-    warmable = {
-        row["id"]: row["tenant_id"]
-        for row in db.query(
-            f"SELECT id, tenant_id FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL "
-            "ORDER BY created_at",
-            list(WARMABLE),
-        )
-    }
-    live = {row["id"] for row in db.query("SELECT id FROM speakers WHERE deleted_at IS NULL")}
-    return tenants, warmable, live
+    warmable = {row["id"]: row["tenant_id"] for row in speaker_store.with_status(db, WARMABLE)}
+    return tenants, warmable, speaker_store.live_ids(db)
 
 
 async def rewarm_node(app: web.Application, node: NodeInfo) -> None:
@@ -200,8 +186,4 @@ def warming_node_ids(app: web.Application, online: list[NodeInfo]) -> list[str]:
     pending = [n.node_id for n in online if known.get(n.node_id) != n.boot_id]
     if not pending:
         return []
-    marks = ",".join("?" * len(WARMABLE))
-    any_warmable = app[appkeys.DB].execute(
-        f"SELECT 1 FROM speakers WHERE enrollment_status IN ({marks}) AND deleted_at IS NULL LIMIT 1", list(WARMABLE)
-    )
-    return sorted(pending) if any_warmable.fetchone() else []
+    return sorted(pending) if speaker_store.with_status(app[appkeys.DB], WARMABLE) else []
