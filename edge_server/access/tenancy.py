@@ -12,6 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from appliance.clock import utc_now
+from appliance.contract.documents import ApiKey
 from appliance.crypto import write_secret_file
 from edge_server.access.scopes import ALL_SCOPES, Principal
 
@@ -115,3 +116,14 @@ def bootstrap(db: sqlite_utils.Database, key_file: Path) -> bool:
     key_file.unlink(missing_ok=True)  # a leftover from a wiped database is stale
     write_secret_file(key_file, (issued.token + "\n").encode())
     return True
+
+
+def key_rows(db: sqlite_utils.Database, tenant_id: str, key_id: str | None = None) -> list[ApiKey]:
+    """The tenant's keys (or one of them), newest first."""
+    sql = "SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ?"
+    params = [tenant_id]
+    if key_id is not None:
+        sql += " AND id = ?"
+        params.append(key_id)
+    rows = db.query(sql + " ORDER BY created_at DESC, id", params)
+    return [ApiKey.model_validate({**row, "scopes": json.loads(row["scopes"])}) for row in rows]

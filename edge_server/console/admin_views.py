@@ -9,12 +9,12 @@ from aiohttp import web
 from appliance.contract.documents import KeyRequest
 from edge_server import appkeys
 from edge_server.access import scopes as auth
-from edge_server.access.tenancy import create_key, revoke_key
+from edge_server.access.tenancy import create_key, key_rows, revoke_key
 from edge_server.console import health
 from edge_server.console.pages import LIST_LIMIT, PREFIX, page, render
 from edge_server.console.sessions import ConsoleSession
 from edge_server.errors import ApiError, validated
-from edge_server.routes.keys import checked_request, key_rows, revocable
+from edge_server.routes.keys import checked_request, revocable
 from edge_server.storage.audit import verify
 from edge_server.streaming.policy import BACKENDS, get_policy, set_policy, unavailable_choice
 

@@ -73,14 +73,7 @@ async def gather(app: web.Application, tenant_id: str) -> list[Check]:
 
     blob_dir = settings.blob_dir
     writable = blob_dir.is_dir() and os.access(blob_dir, os.W_OK)
-    count, size = (
-        app[appkeys.DB]
-        .execute(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE tenant_id = ? AND destroyed_at IS NULL",
-            [tenant_id],
-        )
-        .fetchone()
-    )
+    count, size = app[appkeys.BLOBS].usage(tenant_id)
     checks.append(
         Check(
             "Blob store",

@@ -7,33 +7,20 @@ key every `stream.key_check_interval_s`).
 
 from __future__ import annotations
 
-import json
-
 import sqlite_utils
 from aiohttp import web
 
 from appliance.contract import BASE
-from appliance.contract.documents import ApiKey, CreatedKey, KeyRequest
+from appliance.contract.documents import CreatedKey, KeyRequest
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.access.scopes import Principal
-from edge_server.access.tenancy import create_key, revoke_key
+from edge_server.access.tenancy import create_key, key_rows, revoke_key
 from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
 
 routes = web.RouteTableDef()
 MAX_NAME_CHARS = 200
-
-
-def key_rows(db: sqlite_utils.Database, tenant_id: str, key_id: str | None = None) -> list[ApiKey]:
-    """The tenant's keys (or one of them), newest first."""
-    sql = "SELECT id, name, scopes, created_at, revoked_at FROM api_keys WHERE tenant_id = ?"
-    params = [tenant_id]
-    if key_id is not None:
-        sql += " AND id = ?"
-        params.append(key_id)
-    rows = db.query(sql + " ORDER BY created_at DESC, id", params)
-    return [ApiKey.model_validate({**row, "scopes": json.loads(row["scopes"])}) for row in rows]
 
 
 @routes.get(f"{BASE}/keys")

@@ -186,7 +186,7 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "consent", form.consent))
         with db.atomic():
-            db.table("blobs").insert_all([b.row() for b in stored])
+            blobs.record(stored)
             speaker_store.insert(
                 db,
                 {

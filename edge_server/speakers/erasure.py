@@ -69,13 +69,8 @@ def shred(app: web.Application, job: dict[str, Any]) -> None:
     ciphertext files. ``blob_bytes_deleted`` counts the recordings' ciphertext."""
     db = app[appkeys.DB]
     blob_ids = json.loads(job["blob_ids"])
-    marks = ",".join("?" * len(blob_ids))
-    size = db.execute(f"SELECT coalesce(sum(size), 0) FROM blobs WHERE id IN ({marks})", blob_ids).fetchone()[0]
     with db.atomic():
-        db.execute(
-            f"UPDATE blobs SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, ?) WHERE id IN ({marks})",
-            [utc_now(), *blob_ids],
-        )
+        size = app[appkeys.BLOBS].destroy_keys(blob_ids)
         embedding_cache.shred(db, job["speaker_id"])
         db.execute(
             "UPDATE erasure_jobs SET state = 'shredded', blob_bytes_deleted = ? WHERE speaker_id = ?",

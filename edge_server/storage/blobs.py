@@ -100,6 +100,30 @@ class BlobStore:
             blob_id, tenant_id, kind, path, len(sealed.ciphertext), sealed.wrapped_key, sealed.master_key_id
         )
 
+    def record(self, stored: list[StoredBlob]) -> None:
+        """Insert the rows of written blobs (inside the owner's transaction)."""
+        self.db.table("blobs").insert_all([b.row() for b in stored])
+
+    def destroy_keys(self, blob_ids: list[str]) -> int:
+        """Crypto-shred: drop the wrapped data keys (inside the caller's transaction); returns the
+        ciphertext bytes they protected. Idempotent."""
+        marks = ",".join("?" * len(blob_ids))
+        size = self.db.execute(f"SELECT coalesce(sum(size), 0) FROM blobs WHERE id IN ({marks})", blob_ids)
+        total = int(size.fetchone()[0])
+        self.db.execute(
+            f"UPDATE blobs SET wrapped_key = NULL, destroyed_at = coalesce(destroyed_at, ?) WHERE id IN ({marks})",
+            [utc_now(), *blob_ids],
+        )
+        return total
+
+    def usage(self, tenant_id: str) -> tuple[int, int]:
+        """(live recordings, their ciphertext bytes) of a tenant."""
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM blobs WHERE tenant_id = ? AND destroyed_at IS NULL",
+            [tenant_id],
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def discard(self, blob: StoredBlob) -> None:
         """Remove the file of a blob whose row was never committed."""
         blob.path.unlink(missing_ok=True)
