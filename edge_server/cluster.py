@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from appliance import node_protocol as proto
 from appliance import node_registry
+from appliance.contract.documents import NodeOutcome
 from appliance.node_registry import NodeInfo
 
 
@@ -30,9 +31,9 @@ class NodeResult:
     refused: bool = False
     body: dict[str, Any] | None = None
 
-    def to_json(self) -> dict[str, object]:
-        """``{"ok": true}`` or ``{"ok": false, "error": "..."}``."""
-        return {"ok": True} if self.ok else {"ok": False, "error": self.error}
+    def outcome(self) -> NodeOutcome:
+        """``{"ok": true}`` or ``{"ok": false, "error": "..."}`` for the API."""
+        return NodeOutcome(ok=True) if self.ok else NodeOutcome(ok=False, error=self.error)
 
 
 class Cluster:

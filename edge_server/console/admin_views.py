@@ -15,7 +15,8 @@ from edge_server.console.pages import LIST_LIMIT, PREFIX, page, render
 from edge_server.console.sessions import ConsoleSession
 from edge_server.errors import ApiError, validated
 from edge_server.routes.keys import checked_request, revocable
-from edge_server.storage.audit import verify
+from edge_server.speakers import consents
+from edge_server.storage import audit as erasure_log
 from edge_server.streaming.policy import BACKENDS, get_policy, set_policy, unavailable_choice
 
 routes = web.RouteTableDef()
@@ -24,36 +25,18 @@ routes = web.RouteTableDef()
 # -- audit --------------------------------------------------------------------------------------
 
 
-def _query(request: web.Request, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    return list(request.app[appkeys.DB].query(sql, params))
-
-
 @routes.get(f"{PREFIX}/audit")
 @page(auth.ADMIN)
 async def audit(request: web.Request, session: ConsoleSession) -> web.Response:
     """The tenant's consent records and erasure rows, and whether the erasure hash chain holds."""
-    tenant_id = session.principal.tenant_id
-    consents = _query(
-        request,
-        "SELECT id, speaker_id, user_full_name, stated_purpose, consent_audio_sha256, recorded_at "
-        "FROM consent_records WHERE tenant_id = ? ORDER BY rowid DESC LIMIT ?",
-        [tenant_id, LIST_LIMIT],
-    )
-    erasures = _query(
-        request,
-        "SELECT seq, id, speaker_id, consent_id, requested_at, completed_at, blob_bytes_deleted, evicted_from, "
-        "row_hash FROM erasure_audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT ?",
-        [tenant_id, LIST_LIMIT],
-    )
-    chain = verify(request.app[appkeys.DB], request.app[appkeys.AUDIT_SEAL])
-    own_break = None
-    if chain.broken_seq is not None:
-        found = request.app[appkeys.DB].execute(
-            "SELECT 1 FROM erasure_audit WHERE seq = ? AND tenant_id = ?", [chain.broken_seq, tenant_id]
-        )
-        own_break = chain.broken_seq if found.fetchone() else None
+    db, tenant_id = request.app[appkeys.DB], session.principal.tenant_id
+    consent_rows, _ = consents.page(db, tenant_id, LIST_LIMIT)
+    erasures, _ = erasure_log.page(db, tenant_id, LIST_LIMIT)
+    chain = erasure_log.verify(db, request.app[appkeys.AUDIT_SEAL])
+    broken = chain.broken_seq
+    own_break = broken if broken is not None and erasure_log.owns_row(db, broken, tenant_id) else None
     return render(
-        request, "audit.html", session, consents=consents, erasures=erasures, chain=chain, own_break=own_break
+        request, "audit.html", session, consents=consent_rows, erasures=erasures, chain=chain, own_break=own_break
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import node_registry
+from appliance.contract.documents import WarmResult
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import checked_key
@@ -159,7 +160,7 @@ def shown_status(status: str, warming: list[str]) -> str:
 
 
 async def _speaker_page(
-    request: web.Request, session: ConsoleSession, row: dict[str, Any], notice: dict[str, Any] | None = None
+    request: web.Request, session: ConsoleSession, row: dict[str, Any], notice: WarmResult | None = None
 ) -> web.Response:
     warm = await node_registry.warm_node_ids(request.app[appkeys.REDIS], row["id"])
     candidates = sorted(n.node_id for n in await request.app[appkeys.CLUSTER].candidates())

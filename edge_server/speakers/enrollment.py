@@ -20,12 +20,19 @@ import numpy as np
 from aiohttp import web
 
 from appliance.clock import utc_now
-from appliance.contract.documents import EnrollmentForm, PossibleDuplicate, Speaker
+from appliance.contract.documents import (
+    EnrollmentForm,
+    PossibleDuplicate,
+    Preflight,
+    RecordingPreflight,
+    Speaker,
+)
 from appliance.settings import Settings
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError
+from edge_server.speakers import consents
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers.erasure import deleted_error
 from edge_server.speakers.voices import find_duplicates, record_duplicates
@@ -73,13 +80,13 @@ async def analyse_upload(data: bytes, role: Role, settings: Settings) -> Analysi
         raise ApiError(415, exc.code, f"{role}: {exc}", {"field": role}) from exc
 
 
-def preflight_block(reference: Report, consent: Report) -> dict[str, Any]:
+def preflight_block(reference: Report, consent: Report) -> Preflight:
     """The API's ``preflight`` object."""
-    return {
-        "passed": reference.passed and consent.passed,
-        "reference": reference.to_json(),
-        "consent": consent.to_json(),
-    }
+    return Preflight(
+        passed=reference.passed and consent.passed,
+        reference=RecordingPreflight.model_validate(reference.to_json()),
+        consent=RecordingPreflight.model_validate(consent.to_json()),
+    )
 
 
 def fanout_note(status: str, results: dict[str, Any]) -> str | None:
@@ -167,12 +174,12 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
     reference = await analyse_upload(form.reference, "reference", settings)
     consent = await analyse_upload(form.consent, "consent", settings)
     block = preflight_block(reference.report, consent.report)
-    if not block["passed"]:
+    if not block.passed:
         raise ApiError(
             422,
             "preflight_failed",
             "a recording failed the quality preflight; see details for what to fix",
-            block,
+            block.model_dump(),
         )
 
     tenant_id = principal.tenant_id
@@ -200,26 +207,25 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                     "reference_blob_id": stored[0].id,
                     "consent_blob_id": stored[1].id,
                     "consent_id": consent_id,
-                    "preflight": json.dumps(block),
+                    "preflight": block.model_dump_json(),
                     "created_by_key_id": principal.key_id,
                     "created_at": now,
                     "updated_at": now,
                     "deleted_at": None,
                 },
             )
-            db.table("consent_records").insert(
-                {
-                    "id": consent_id,
-                    "tenant_id": tenant_id,
-                    "speaker_id": speaker_id,
-                    "user_full_name": form.consent_user_full_name,
-                    "stated_purpose": form.consent_stated_purpose,
-                    "consent_text": form.consent_text,
-                    "consent_audio_sha256": hashlib.sha256(form.consent).hexdigest(),
-                    "reference_audio_sha256": hashlib.sha256(form.reference).hexdigest(),
-                    "enrolled_by_key_id": principal.key_id,
-                    "recorded_at": now,
-                }
+            consents.record(
+                db,
+                consent_id=consent_id,
+                tenant_id=tenant_id,
+                speaker_id=speaker_id,
+                user_full_name=form.consent_user_full_name,
+                stated_purpose=form.consent_stated_purpose,
+                consent_text=form.consent_text,
+                consent_audio=form.consent,
+                reference_audio=form.reference,
+                enrolled_by_key_id=principal.key_id,
+                recorded_at=now,
             )
             record_duplicates(db, tenant_id, speaker_id, duplicates)
             if key is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.contract.documents import WarmResult
 from appliance.node_registry import NodeInfo
 from edge_server import appkeys
 from edge_server.cluster import NodeResult
@@ -53,7 +54,7 @@ async def enrolled_on(app: web.Application, speaker_id: str) -> list[str]:
     return await app[appkeys.CLUSTER].online_holders(speaker_id)
 
 
-async def rewarm(app: web.Application, row: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+async def rewarm(app: web.Application, row: dict[str, Any], wanted: list[str]) -> WarmResult:
     """Re-embed a live speaker on the ``wanted`` candidate nodes (all of them when empty).
 
     Returns the per-node results, the online holders and the status it leaves; 422 for a node id
@@ -74,11 +75,9 @@ async def rewarm(app: web.Application, row: dict[str, Any], wanted: list[str]) -
     status = speaker_store.status_after_rewarm(row["enrollment_status"], results, holders)
     if status != row["enrollment_status"]:
         speaker_store.set_status(app[appkeys.DB], row["id"], status)
-    return {
-        "results": {n: r.to_json() for n, r in sorted(results.items())},
-        "enrolled_on": holders,
-        "enrollment_status": status,
-    }
+    return WarmResult(
+        results={n: r.outcome() for n, r in sorted(results.items())}, enrolled_on=holders, enrollment_status=status
+    )
 
 
 async def push_cached(app: web.Application, node: NodeInfo, speaker_ids: list[str]) -> set[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
+from appliance.contract.documents import ErasureAudit
 from appliance.crypto import read_or_create_secret
 
 log = logging.getLogger("scaiecho.audit")
@@ -188,3 +189,31 @@ def anchor_forward(db: sqlite_utils.Database, seal: AuditSeal) -> None:
     walked = _walk(db, seal)
     if walked.ok and walked.rows:
         seal.move_anchor(walked.rows, walked.head)
+
+
+def page(
+    db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
+) -> tuple[list[ErasureAudit], int | None]:
+    """A tenant's erasure rows newest first, and the sequence number the next page starts before."""
+    after = "AND seq < ?" if before is not None else ""
+    rows = list(
+        db.query(
+            "SELECT seq, id, speaker_id, consent_id, requested_by_key_id, requested_at, completed_at, blob_ids, "
+            "blob_bytes_deleted, evicted_from, error_summary, prev_hash, row_hash FROM erasure_audit "
+            f"WHERE tenant_id = ? {after} ORDER BY seq DESC LIMIT ?",
+            [tenant_id, *([before] if before is not None else []), limit + 1],
+        )
+    )
+    following = rows[limit - 1]["seq"] if len(rows) > limit else None
+    documents = []
+    for row in rows[:limit]:
+        for column in ("blob_ids", "evicted_from", "error_summary"):
+            row[column] = json.loads(row[column])
+        documents.append(ErasureAudit.model_validate(row))
+    return documents, following
+
+
+def owns_row(db: sqlite_utils.Database, seq: int, tenant_id: str) -> bool:
+    """Whether erasure row ``seq`` belongs to ``tenant_id``."""
+    found = db.execute("SELECT 1 FROM erasure_audit WHERE seq = ? AND tenant_id = ?", [seq, tenant_id])
+    return found.fetchone() is not None

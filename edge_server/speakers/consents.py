@@ -1,0 +1,61 @@
+"""Consent records: the one owner of the ``consent_records`` table (immutable, append-only)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlite_utils
+
+from appliance.contract.documents import ConsentAudit
+
+_COLUMNS = (
+    "rowid, id, speaker_id, user_full_name, stated_purpose, consent_text, consent_audio_sha256, "
+    "reference_audio_sha256, enrolled_by_key_id, recorded_at"
+)
+
+
+def record(
+    db: sqlite_utils.Database,
+    *,
+    consent_id: str,
+    tenant_id: str,
+    speaker_id: str,
+    user_full_name: str,
+    stated_purpose: str,
+    consent_text: str,
+    consent_audio: bytes,
+    reference_audio: bytes,
+    enrolled_by_key_id: str,
+    recorded_at: str,
+) -> None:
+    """Insert one consent record; call inside the enrollment's transaction."""
+    db.table("consent_records").insert(
+        {
+            "id": consent_id,
+            "tenant_id": tenant_id,
+            "speaker_id": speaker_id,
+            "user_full_name": user_full_name,
+            "stated_purpose": stated_purpose,
+            "consent_text": consent_text,
+            "consent_audio_sha256": hashlib.sha256(consent_audio).hexdigest(),
+            "reference_audio_sha256": hashlib.sha256(reference_audio).hexdigest(),
+            "enrolled_by_key_id": enrolled_by_key_id,
+            "recorded_at": recorded_at,
+        }
+    )
+
+
+def page(
+    db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
+) -> tuple[list[ConsentAudit], int | None]:
+    """A tenant's consent records newest first, and the position the next page starts before."""
+    after = "AND rowid < ?" if before is not None else ""
+    rows = list(
+        db.query(
+            f"SELECT {_COLUMNS} FROM consent_records WHERE tenant_id = ? {after} ORDER BY rowid DESC LIMIT ?",
+            [tenant_id, *([before] if before is not None else []), limit + 1],
+        )
+    )
+    following = rows[limit - 1]["rowid"] if len(rows) > limit else None
+    documents = [ConsentAudit.model_validate({k: v for k, v in row.items() if k != "rowid"}) for row in rows[:limit]]
+    return documents, following
