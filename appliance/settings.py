@@ -144,11 +144,28 @@ class StreamSettings(_Section):
     speculate_busy_after_s: float = Field(
         0.25, ge=0, description="The same while Whisper is busy (above partial_max_load): fewer wasted guesses."
     )
-    partial_interval_s: float = Field(
-        1.0, gt=0, description="New audio between two partials of an open phrase (partials are skipped when busy)."
+    max_delay_s: float = Field(
+        2.0,
+        ge=0.5,
+        le=20.0,
+        description="Default bound, in seconds, from the end of a spoken word to its final delta (a stream's "
+        "open frame may choose 0.5-20). Words become final when two decodes agree on them, or when waiting "
+        "longer would break this bound.",
+    )
+    commit_interval_s: float = Field(
+        0.5, gt=0, description="New audio between two decodes of the phrase being spoken (they commit words)."
+    )
+    commit_context_s: float = Field(
+        1.0, ge=0, description="Final audio kept, at least, before the words still open when a phrase is decoded again."
+    )
+    commit_max_context_s: float = Field(
+        4.0,
+        ge=0,
+        description="Final audio kept, at most, before the words still open: the buffer is cut at a pause between "
+        "final words, or past this in the middle of speech.",
     )
     partial_max_load: float = Field(
-        0.4, ge=0, le=1, description="No partials while Whisper was busy more than this share of the last 5 s."
+        0.4, ge=0, le=1, description="Decode ahead later while Whisper was busy more than this share of the last 5 s."
     )
     key_check_interval_s: float = Field(
         1.0, gt=0, description="How often an open stream re-checks that its API key is still valid."

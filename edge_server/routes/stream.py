@@ -160,7 +160,13 @@ class Stream:
             return False
         self.decoder = _decoder(frame.media_type)
         self.session = new_session(
-            self.app, self.principal, backend, self.send, diarize=frame.diarize, language=frame.language_hint
+            self.app,
+            self.principal,
+            backend,
+            self.send,
+            diarize=frame.diarize,
+            language=frame.language_hint,
+            max_delay_s=frame.max_delay_s,
         )
         log.info("stream %s open: backend %s, diarize %s", self.session_id, backend, frame.diarize)
         await self.send(ReadyFrame(backend_used=backend, session_id=self.session_id))
@@ -175,7 +181,16 @@ class Stream:
         else:
             await self.session.feed(rest)
         await self.session.finish()
-        await self.send(DoneFrame(duration_s=round(self.session.duration_s, 3), segments=self.session.segments))
+        session = self.session
+        await self.send(
+            DoneFrame(
+                duration_s=round(session.duration_s, 3),
+                segments=session.segments,
+                words=session.words,
+                late_words=session.late_words,
+                max_delay_s=session.max_delay_s,
+            )
+        )
         await self.ws.close()
 
 

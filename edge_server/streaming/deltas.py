@@ -37,7 +37,10 @@ def phrase_deltas(
     duration_s: float,
     first_id: int,
 ) -> list[DeltaFrame]:
-    """The deltas of one phrase starting ``offset_s`` into the stream and lasting ``duration_s``."""
+    """The deltas of words tiling a stretch starting ``offset_s`` into the stream and lasting ``duration_s``
+    (word times from its start); none without words."""
+    if not words:
+        return []
     groups: list[tuple[Label | None, list[Word]]] = []
     for word, label in zip(words, labels, strict=True):
         if groups and (groups[-1][0] and groups[-1][0].label) == (label and label.label):

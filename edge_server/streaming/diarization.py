@@ -210,11 +210,17 @@ class SessionSpeakers:
         nearest.add(voice, seconds)
         return nearest
 
-    def decide(self, voice: Voice | None, seconds: float, live: dict[str, str]) -> Label | None:
-        """The label of one phrase of ``seconds``; ``live`` maps ready speaker ids to display names."""
+    def decide(
+        self, voice: Voice | None, seconds: float, live: dict[str, str], weight: float | None = None
+    ) -> Label | None:
+        """The label of a turn heard for ``seconds``; ``live`` maps ready speaker ids to display names.
+
+        ``weight`` is the seconds it adds to its session cluster (default ``seconds``): less when
+        part of the turn's audio was already counted with an earlier delta.
+        """
         if voice is None:
             return None
-        cluster = self._cluster_for(voice, seconds)
+        cluster = self._cluster_for(voice, seconds if weight is None else weight)
         match = self._best(voice.scores, live) if seconds >= self.settings.min_speech_s else None
         if match is None and cluster.seconds >= self.settings.min_speech_s:
             match = self._best(cluster.mean_scores(), live)
@@ -227,6 +233,19 @@ class SessionSpeakers:
             cluster.spk = f"spk_{self._next_spk}"
             self._next_spk += 1
         return Label(cluster.spk)
+
+    def peek(self, voice: Voice, seconds: float, live: dict[str, str]) -> Label | None:
+        """A provisional label for words not final yet, learning nothing: an enrolled name on the
+        turn's own evidence, else the nearest labelled cluster it would join, else None."""
+        match = self._best(voice.scores, live) if seconds >= self.settings.min_speech_s else None
+        if match is not None and match[1] >= self._best_seen.get(match[0], -1.0) - self.settings.session_margin:
+            return Label(live[match[0]], match[0], round(match[1], 3))
+        best: tuple[float, str | None] = (-1.0, None)
+        for cluster in self._clusters:
+            similarity = float(np.dot(cluster.centroid, voice.embedding))
+            if cluster.spk is not None and similarity > best[0]:
+                best = (similarity, cluster.spk)
+        return Label(best[1]) if best[1] is not None and best[0] >= self.settings.cluster_join else None
 
     def forget(self) -> None:
         """Drop every embedding (the session ended)."""

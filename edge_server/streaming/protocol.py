@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from appliance.contract.errors import CodedError
-from appliance.contract.frames import DeltaFrame, DoneFrame, ErrorFrame, PartialFrame, ReadyFrame, ServerFrame
+from appliance.contract.frames import (
+    MAX_DELAY_S,
+    MIN_DELAY_S,
+    DeltaFrame,
+    DoneFrame,
+    ErrorFrame,
+    PartialFrame,
+    ReadyFrame,
+    ServerFrame,
+)
 
 #: Containers the stream decoder accepts besides raw PCM.
 CONTAINER_TYPES = ("audio/wav", "audio/ogg", "audio/webm")
@@ -59,6 +68,8 @@ class OpenFrame:
     media_type: MediaType
     language_hint: str | None = None
     diarize: bool = False
+    #: Bound on the delay of finals; None: the box default (``stream.max_delay_s``).
+    max_delay_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,14 @@ def parse_client_frame(text: str) -> ClientFrame:
     diarize = data.get("diarize", False)
     if not isinstance(diarize, bool):
         raise ProtocolError("bad_frame", "diarize must be true or false")
-    return OpenFrame(MediaType.parse(media_type), language, diarize)
+    max_delay = data.get("max_delay_s")
+    if max_delay is not None and (
+        isinstance(max_delay, bool)
+        or not isinstance(max_delay, int | float)
+        or not MIN_DELAY_S <= max_delay <= MAX_DELAY_S
+    ):
+        raise ProtocolError("bad_frame", f"max_delay_s must be a number of seconds from {MIN_DELAY_S} to {MAX_DELAY_S}")
+    return OpenFrame(MediaType.parse(media_type), language, diarize, None if max_delay is None else float(max_delay))
 
 
 __all__ = [

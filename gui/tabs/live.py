@@ -154,13 +154,15 @@ class LiveTab(QWidget):
 
     def _render(self) -> None:
         parts = []
-        for s in self.transcript.segments:
-            label = s.get("speaker_label")
+        for line in self.transcript.lines():
+            label = line.label
             who = f"<b style='color:{self.transcript.colour(label)}'>{html.escape(label)}:</b> " if label else ""
-            when = f"<span style='color:#777777'>[{clock(float(s.get('start', 0)))}]</span> "
-            parts.append(f"<p>{when}{who}{html.escape(s['text'])}</p>")
+            when = f"<span style='color:#777777'>[{clock(line.start)}]</span> "
+            parts.append(f"<p>{when}{who}{html.escape(line.text)}</p>")
         if self.transcript.partial:
-            parts.append(f"<p style='color:#999999'>{html.escape(self.transcript.partial)}</p>")
+            label = self.transcript.partial_label
+            who = f"{html.escape(label)}: " if label else ""
+            parts.append(f"<p style='color:#999999'>{who}{html.escape(self.transcript.partial)}</p>")
         self.transcript_view.setHtml("".join(parts))
         self.backend_label.setText(f"Backend {self.transcript.backend}" if self.transcript.backend else "")
 

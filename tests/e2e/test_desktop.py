@@ -155,7 +155,7 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     qtbot.waitUntil(lambda: live_tab.live_status.text().startswith("Finished:"), timeout=5_000)
     assert live_tab.live_progress.value() == live_tab.live_progress.maximum()
     assert "[0:0" in live_tab.transcript_view.toPlainText()  # timestamps beside the text
-    labels = {s.get("speaker_label") for s in live_tab.transcript.segments}
+    labels = {s.speaker_label for s in live_tab.transcript.segments}
     assert "Caller 90" in labels and live_tab.transcript.backend == "A"
     assert "Caller 90:" in live_tab.transcript_view.toPlainText()
     saved = fake_mic / "transcript.srt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jiwer
+import numpy as np
 import pytest
 
 from appliance.redis_server import BundledRedis
@@ -24,6 +25,14 @@ def test_tiny_en_transcribes_the_sample() -> None:
     assert segments and all(s.end > s.start >= 0 for s in segments)
     hypothesis = " ".join(s.text for s in segments)
     assert jiwer.wer(normalise(reference_text()), normalise(hypothesis)) <= MAX_WER
+
+
+def test_audio_longer_than_one_whisper_window_is_transcribed_whole() -> None:
+    # the token cap is per 30 s window: a cap for the whole length would exceed Whisper's limit
+    transcriber = load_transcriber(ModelSettings())
+    twice = np.concatenate([sample_audio(), sample_audio()])
+    text = " ".join(s.text for s in transcriber.transcribe(twice, language="en"))
+    assert normalise(text).count("new jersey") >= 4
 
 
 def test_bad_model_directory_is_refused(tmp_path: Path) -> None:

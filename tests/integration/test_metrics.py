@@ -45,7 +45,7 @@ async def test_metrics_follow_real_traffic_and_hold_no_tenant_data(relay_api: Ap
     assert value(text, "scaiecho_erasures_total") == 1
     assert value(text, "scaiecho_nodes_online") == 2
     assert value(text, "scaiecho_streams_open") == 0
-    assert value(text, "scaiecho_stream_delta_latency_seconds_count") >= 1
+    assert value(text, "scaiecho_stream_word_delay_seconds_count") >= 1
     delete = 'method="DELETE",route="/v1/modules/scaiecho/speakers/{speaker_id}",status="200"'
     assert value(text, f"scaiecho_http_requests_total{{{delete}}}") == 1
     assert speaker_id not in text and tenant_of(api) not in text and api.key.split("_")[1] not in text

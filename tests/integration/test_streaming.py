@@ -104,7 +104,10 @@ async def test_pcm_stream_gives_ready_ordered_deltas_and_done(live: Api) -> None
     await client.send_audio(pcm16(audio), piece=1234)  # odd sizes: samples split across frames
     frames = await client.finish()
     deltas = [f for f in frames if f["type"] == "delta"]
-    assert frames[-1] == {"type": "done", "duration_s": 20.0, "segments": len(deltas)}
+    words = sum(len(d["text"].split()) for d in deltas)
+    done = frames[-1]
+    assert done["type"] == "done" and done["duration_s"] == 20.0 and done["segments"] == len(deltas)
+    assert abs(done["words"] - words) <= 2 and 0 <= done["late_words"] <= done["words"] and done["max_delay_s"] == 2.0
     assert [d["segment_id"] for d in deltas] == list(range(len(deltas)))
     assert all(d["end"] >= d["start"] >= 0 for d in deltas)
     assert all(b["start"] >= a["start"] for a, b in itertools.pairwise(deltas))

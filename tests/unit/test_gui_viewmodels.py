@@ -51,8 +51,11 @@ def test_live_status_shows_progress_then_finished() -> None:
     assert clock(75.9) == "1:15" and clock(3725) == "1:02:05"
     assert live_status_text(12.0, None, transcript) == "Listening: 0:12."
     assert live_status_text(45.0, 90.0, transcript) == "Playing the file in real time: 0:45 of 1:30 (50 %)."
-    transcript.apply({"type": "delta", "text": "hi", "start": 0.0, "end": 1.0, "speaker_label": "spk_0"})
-    transcript.apply({"type": "done", "duration_s": 61.2, "segments": 1})
+    transcript.apply(
+        {"type": "delta", "segment_id": 0, "text": "hi", "start": 0.0, "end": 1.0, "speaker_label": "spk_0"}
+    )
+    transcript.apply({"type": "done", "duration_s": 61.2, "segments": 1, "words": 1, "late_words": 0,
+                      "max_delay_s": 2.0})  # fmt: skip
     assert live_status_text(70.0, 90.0, transcript) == "Finished: 1 segment from 1:01 of audio, 1 speaker."
 
 
@@ -89,7 +92,7 @@ def test_transcript_colours_partials_and_exports() -> None:
         {"type": "delta", "segment_id": 0, "text": "Hello.", "start": 0.5, "end": 1.25, "speaker_label": "Alice"},
         {"type": "delta", "segment_id": 1, "text": "Hi.", "start": 61.0, "end": 62.0, "speaker_label": "spk_0"},
         {"type": "delta", "segment_id": 2, "text": "Hm.", "start": 63.0, "end": 63.5},
-        {"type": "done", "duration_s": 64.0, "segments": 3},
+        {"type": "done", "duration_s": 64.0, "segments": 3, "words": 3, "late_words": 0, "max_delay_s": 2.0},
     ]
     t.apply(frames[0])
     t.apply(frames[1])
@@ -101,6 +104,26 @@ def test_transcript_colours_partials_and_exports() -> None:
     assert t.to_txt().splitlines() == ["[00:00] Alice: Hello.", "[01:01] spk_0: Hi.", "[01:03] Hm."]
     assert "00:00:00,500 --> 00:00:01,250\nAlice: Hello." in t.to_srt()
     assert json.loads(t.to_json())["segments"][1]["speaker_label"] == "spk_0"
+
+
+def test_a_phrase_final_word_by_word_reads_as_one_line_per_turn() -> None:
+    t = Transcript()
+    pieces = [("Oh, hello,", 8.0, 8.9, "spk_0"), ("I didn't know", 8.9, 9.8, "spk_0"), ("you were there.", 9.8, 10.4,
+              "spk_0"), ("Neither did I.", 10.4, 11.3, "spk_1"), ("Okay.", 14.0, 14.5, "spk_1")]  # fmt: skip
+    t.apply({"type": "partial", "text": "Oh, hel", "start": 8.0, "speaker_label": "spk_0"})
+    assert (t.partial, t.partial_label) == ("Oh, hel", "spk_0")
+    for i, (text, start, end, label) in enumerate(pieces):
+        t.apply({"type": "delta", "segment_id": i, "text": text, "start": start, "end": end, "speaker_label": label})
+    assert t.partial_label is None
+    assert t.to_txt().splitlines() == [
+        "[00:08] spk_0: Oh, hello, I didn't know you were there.",
+        "[00:10] spk_1: Neither did I.",
+        "[00:14] spk_1: Okay.",
+    ]
+    t.apply({"type": "delta", "segment_id": 5, "text": "late", "start": 15.0})  # a frame missing its end
+    assert t.errors == ["the appliance sent a delta frame this client cannot read"]
+    t.apply({"type": "a-frame-of-a-newer-server"})
+    assert len(t.errors) == 1
 
 
 def test_speaker_rows_filter() -> None:
@@ -129,8 +152,8 @@ def test_local_preflight_uses_the_servers_thresholds() -> None:
 
 def test_saved_srt_cues_do_not_overlap() -> None:
     t = Transcript()
-    t.apply({"type": "delta", "text": "first", "start": 1.0, "end": 2.6, "speaker_label": "Alice"})
-    t.apply({"type": "delta", "text": "second", "start": 2.5, "end": 4.0, "speaker_label": "spk_0"})
+    t.apply({"type": "delta", "segment_id": 0, "text": "first", "start": 1.0, "end": 2.6, "speaker_label": "Alice"})
+    t.apply({"type": "delta", "segment_id": 1, "text": "second", "start": 2.5, "end": 4.0, "speaker_label": "spk_0"})
     assert "00:00:01,000 --> 00:00:02,500\nAlice: first" in t.to_srt()
     assert "00:00:02,500 --> 00:00:04,000\nspk_0: second" in t.to_srt()
 

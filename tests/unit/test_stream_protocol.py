@@ -12,6 +12,7 @@ from edge_server.streaming.protocol import (
     DoneFrame,
     MediaType,
     OpenFrame,
+    PartialFrame,
     ProtocolError,
     ReadyFrame,
     parse_client_frame,
@@ -21,6 +22,8 @@ from edge_server.streaming.protocol import (
 def test_open_frame_of_the_contract() -> None:
     frame = parse_client_frame('{"type": "open", "language_hint": "en", "media_type": "audio/wav", "diarize": true}')
     assert frame == OpenFrame(MediaType("container", "audio/wav"), "en", True)
+    bounded = parse_client_frame('{"type": "open", "media_type": "audio/wav", "max_delay_s": 1}')
+    assert isinstance(bounded, OpenFrame) and bounded.max_delay_s == 1.0
 
 
 def test_pcm_needs_its_rate() -> None:
@@ -48,6 +51,9 @@ def test_close_frame() -> None:
         ('{"type": "open", "media_type": "video/mp4"}', "unsupported_media"),
         ('{"type": "open", "media_type": "audio/wav", "diarize": "yes"}', "bad_frame"),
         ('{"type": "open", "media_type": "audio/wav", "language_hint": 7}', "bad_frame"),
+        ('{"type": "open", "media_type": "audio/wav", "max_delay_s": 0.1}', "bad_frame"),
+        ('{"type": "open", "media_type": "audio/wav", "max_delay_s": "2"}', "bad_frame"),
+        ('{"type": "open", "media_type": "audio/wav", "max_delay_s": true}', "bad_frame"),
     ],
 )
 def test_bad_client_frames(text: str, code: str) -> None:
@@ -74,8 +80,14 @@ def test_server_frames_omit_missing_fields_never_null() -> None:
         "backend_used": "A",
         "session_id": "ses_1",
     }
-    assert json.loads(DoneFrame(duration_s=61.2, segments=14).to_json()) == {
+    done = DoneFrame(duration_s=61.2, segments=14, words=120, late_words=0, max_delay_s=2.0)
+    assert json.loads(done.to_json()) == {
         "type": "done",
         "duration_s": 61.2,
         "segments": 14,
+        "words": 120,
+        "late_words": 0,
+        "max_delay_s": 2.0,
     }
+    partial = PartialFrame(text="so I", start=3.2)
+    assert json.loads(partial.to_json()) == {"type": "partial", "text": "so I", "start": 3.2}

@@ -1,0 +1,140 @@
+"""When a word of the phrase being spoken becomes final: agreement of two decodes, or the delay bound.
+
+The session decodes the open phrase again and again as it grows (from the start of its buffer to
+the newest audio). A word is committed, never to change again, when
+
+- **two consecutive decodes agree** on it and on every word before it (LocalAgreement-2, as in
+  whisper_streaming: the longest common prefix of the new words of the last two hypotheses), or
+- **waiting would break the bound**: the word ended long enough ago that the next decode (which
+  comes a "cycle" later) would deliver it past ``max_delay_s``. Then the newest decode's word is
+  taken as it is. A word touching the end of the decoded audio is never forced: it may be cut.
+- **the phrase closed**: its last decode is final and every new word in it is committed.
+
+Decodes overlap what is already committed (the buffer keeps some committed audio for context),
+so a hypothesis is first reduced to its *new* words: those whose middle lies after the end of
+the last committed word, minus a repetition of the committed tail at the boundary (a word
+Whisper hears again because its timing drifted). Times are seconds from the stream start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from models.base import Word
+
+#: A pause between two final words this long is a clean place to cut the decode buffer.
+MIN_CUT_GAP_S = 0.12
+#: A word ending closer than this to the end of the decoded audio may be cut: never forced.
+TAIL_GUARD_S = 0.3
+#: Longest repetition of the committed tail looked for at the start of a new hypothesis.
+MAX_REPEAT = 4
+#: A repeated word counts as a repetition only this close after the last committed word.
+REPEAT_WINDOW_S = 0.6
+
+_NON_WORD = re.compile(r"[^\w']+")
+
+
+def normal(text: str) -> str:
+    """A word for comparison: lower case, no punctuation, no spaces."""
+    return _NON_WORD.sub("", text.lower())
+
+
+def shifted(words: Sequence[Word], offset_s: float) -> list[Word]:
+    """``words`` with ``offset_s`` added to their times."""
+    return [Word(w.start + offset_s, w.end + offset_s, w.text) for w in words]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What one decode changed: the words committed by it, and those still tentative."""
+
+    committed: list[Word]
+    tentative: list[Word]
+    #: How many of ``committed`` were forced by the delay bound rather than agreed.
+    forced: int = 0
+
+
+class Committer:
+    """The commit state of one phrase."""
+
+    def __init__(self, max_delay_s: float) -> None:
+        self.max_delay_s = max_delay_s
+        self.committed: list[Word] = []
+        self._previous: list[Word] = []  # the new words of the last hypothesis
+
+    @property
+    def committed_until(self) -> float | None:
+        """End of the last committed word, or None before the first commit."""
+        return self.committed[-1].end if self.committed else None
+
+    def new_words(self, hypothesis: Sequence[Word]) -> list[Word]:
+        """The words of a hypothesis after what is committed (see the module docstring)."""
+        if not self.committed:
+            return [w for w in hypothesis if normal(w.text)]
+        last = self.committed[-1].end
+        fresh = [w for w in hypothesis if (w.start + w.end) / 2 > last and normal(w.text)]
+        tail = [normal(w.text) for w in self.committed[-MAX_REPEAT:]]
+        for n in range(min(MAX_REPEAT, len(fresh), len(tail)), 0, -1):
+            head = fresh[:n]
+            if [normal(w.text) for w in head] == tail[-n:] and head[-1].start < last + REPEAT_WINDOW_S:
+                return fresh[n:]
+        return fresh
+
+    def update(self, hypothesis: Sequence[Word], audio_end_s: float, now_s: float, cycle_s: float) -> Update:
+        """Take a decode of the open phrase up to ``audio_end_s``, whose result is in at stream time
+        ``now_s``; the next decode is expected ``cycle_s`` later."""
+        current = self.new_words(hypothesis)
+        agreed = 0
+        while agreed < min(len(current), len(self._previous)) and normal(current[agreed].text) == normal(
+            self._previous[agreed].text
+        ):
+            agreed += 1
+        take = agreed
+        for i in range(agreed, len(current)):
+            word = current[i]
+            late = now_s + cycle_s - word.end > self.max_delay_s
+            if not late or word.end > audio_end_s - TAIL_GUARD_S:
+                break
+            take = i + 1
+        committed = current[:take]
+        self.committed.extend(committed)
+        self._previous = current[take:]
+        return Update(committed, current[take:], forced=take - agreed)
+
+    def close(self, hypothesis: Sequence[Word]) -> list[Word]:
+        """The phrase's last decode: every new word in it is final."""
+        final = self.new_words(hypothesis)
+        self.committed.extend(final)
+        self._previous = []
+        return final
+
+
+def buffer_cut(
+    committed: Sequence[Word], buffer_start_s: float, context_s: float, max_context_s: float
+) -> float | None:
+    """Where the next decode of the open phrase may start, or None to keep the buffer as it is.
+
+    Final words stay in the buffer as context; the buffer is cut only between two final words
+    that leave at least ``context_s`` of final words after the cut, at the widest pause between
+    such words. It is cut only at a pause of at least `MIN_CUT_GAP_S`, unless the final words in
+    the buffer last more than ``max_context_s``: Whisper hears the first words of a buffer cut in
+    the middle of speech badly, and it hears them the same wrong way in every decode that starts
+    there, so two decodes would agree on the wrong words.
+    """
+    if not committed:
+        return None
+    latest = committed[-1].end - context_s
+    gaps = [
+        (b.start - a.end, (a.end + b.start) / 2)
+        for a, b in itertools.pairwise(committed)
+        if a.end > buffer_start_s and b.start <= latest
+    ]
+    if not gaps:
+        return None
+    gap, cut = max(gaps)
+    if gap >= MIN_CUT_GAP_S or committed[-1].end - buffer_start_s > max_context_s:
+        return cut
+    return None

@@ -1,0 +1,52 @@
+"""Who spoke the words a delta makes final: the session's speaker decision applied to words (pure).
+
+A decode's audio comes with sliding-window embeddings (`Window`, times from the audio start). The
+windows are cut into turns where the voice changes (`split_turns`); each word belongs to the turn
+holding its middle. A turn is decided once per delta with all the audio heard of it so far as
+evidence (windows after the final words included), but adds to its session cluster only the
+seconds of the words made final now, so audio re-decoded for context is not counted twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from appliance.settings import DiarizationSettings
+from edge_server.streaming.diarization import Label, SessionSpeakers, Turn, Window, split_turns
+from models.base import Word
+
+
+def turn_of(words: Sequence[Word], turns: Sequence[Turn]) -> list[int]:
+    """Index of the turn holding each word's middle (times from the same origin)."""
+    bounds = [t.end for t in turns[:-1]]
+    return [bisect.bisect(bounds, (w.start + w.end) / 2) for w in words]
+
+
+def label_words(
+    speakers: SessionSpeakers,
+    words: Sequence[Word],
+    tentative: Sequence[Word],
+    windows: Sequence[Window],
+    duration_s: float,
+    live: dict[str, str],
+    settings: DiarizationSettings,
+) -> tuple[list[Label | None], Label | None]:
+    """Labels of the final ``words`` (deciding, so the session learns), and a provisional label of
+    the ``tentative`` words (learning nothing). Word times are seconds from the audio start."""
+    turns = split_turns(windows, duration_s, live, settings, speakers.same_voice)
+    if not turns:
+        return [None] * len(words), None
+    owners = turn_of(words, turns)
+    used = sorted(set(owners))
+    spans = {i: sum(w.end - w.start for w, o in zip(words, owners, strict=True) if o == i) for i in used}
+    speakers.observe([(turns[i].voice, turns[i].end - turns[i].start) for i in used], live)
+    decided = {
+        i: speakers.decide(turns[i].voice, turns[i].end - turns[i].start, live, weight=max(spans[i], 0.01))
+        for i in used
+    }
+    provisional = None
+    if tentative:
+        turn = turns[turn_of(tentative[:1], turns)[0]]
+        provisional = speakers.peek(turn.voice, turn.end - turn.start, live)
+    return [decided[o] for o in owners], provisional

@@ -1,0 +1,89 @@
+"""The commit rule of the phrase being spoken: agreement of two decodes, the delay bound, the close."""
+
+from __future__ import annotations
+
+from edge_server.streaming.commit import Committer, buffer_cut, normal
+from models.base import Word
+
+
+def words(*spec: tuple[float, str]) -> list[Word]:
+    """Words of 0.3 s starting at the given times."""
+    return [Word(start, start + 0.3, " " + text) for start, text in spec]
+
+
+def texts(found: list[Word]) -> list[str]:
+    return [normal(w.text) for w in found]
+
+
+def test_two_agreeing_decodes_commit_their_common_prefix_only() -> None:
+    committer = Committer(max_delay_s=10.0)
+    first = committer.update(words((0.0, "the"), (0.4, "cat"), (0.8, "sad")), 1.2, 1.3, 0.5)
+    assert first.committed == [] and texts(first.tentative) == ["the", "cat", "sad"]
+    second = committer.update(words((0.0, "The"), (0.4, "cat,"), (0.8, "sat"), (1.2, "on")), 1.6, 1.7, 0.5)
+    assert texts(second.committed) == ["the", "cat"]
+    assert [w.text for w in second.committed] == [" The", " cat,"]  # the newest decode's spelling
+    assert texts(second.tentative) == ["sat", "on"]
+
+
+def test_a_committed_word_never_changes_and_is_never_sent_twice() -> None:
+    committer = Committer(max_delay_s=10.0)
+    committer.update(words((0.0, "we"), (0.4, "go")), 0.8, 0.9, 0.5)
+    committer.update(words((0.0, "we"), (0.4, "go"), (0.8, "home")), 1.2, 1.3, 0.5)
+    # a later decode hears the committed words differently and with drifted times: they stay as they were
+    later = committer.update(words((0.05, "wee"), (0.45, "goes"), (0.8, "home"), (1.2, "now")), 1.6, 1.7, 0.5)
+    assert texts(committer.committed) == ["we", "go", "home"]
+    assert texts(later.committed) == ["home"]
+    assert texts(later.tentative) == ["now"]
+
+
+def test_a_repetition_of_the_committed_tail_at_the_boundary_is_dropped() -> None:
+    committer = Committer(max_delay_s=10.0)
+    committer.update(words((0.0, "so"), (0.4, "far")), 0.8, 0.9, 0.5)
+    committer.update(words((0.0, "so"), (0.4, "far")), 0.8, 1.4, 0.5)
+    assert texts(committer.committed) == ["so", "far"]
+    # the buffer was cut: Whisper hears "far" again, its timing drifted past the last committed end
+    hypothesis = [Word(0.72, 0.9, " far"), Word(1.0, 1.3, " away")]
+    assert texts(committer.new_words(hypothesis)) == ["away"]
+    # the same word much later is a new word, not a repetition
+    assert texts(committer.new_words([Word(3.0, 3.3, " far")])) == ["far"]
+
+
+def test_words_are_forced_only_when_waiting_would_break_the_bound() -> None:
+    committer = Committer(max_delay_s=2.0)
+    # never two agreeing decodes: the bound alone decides
+    early = committer.update(words((0.0, "alpha"), (0.4, "beta")), 1.0, 1.0, 0.6)
+    assert early.committed == []  # 1.0 + 0.6 - 0.7 < 2: the next decode is still in time
+    late = committer.update(words((0.0, "alpha"), (0.4, "gamma"), (0.8, "delta"), (1.9, "tail")), 2.2, 2.2, 0.6)
+    # "alpha" agreed; "gamma" (ended 0.7) would be 2.1 s late at the next decode: forced; "delta" (1.1) not;
+    # "tail" touches the end of the decoded audio and is never forced
+    assert texts(late.committed) == ["alpha", "gamma"]
+    assert late.forced == 1
+    assert texts(late.tentative) == ["delta", "tail"]
+
+
+def test_the_last_decode_of_a_closed_phrase_commits_every_new_word() -> None:
+    committer = Committer(max_delay_s=2.0)
+    committer.update(words((0.0, "one"), (0.4, "two")), 0.8, 0.9, 0.5)
+    committer.update(words((0.0, "one"), (0.4, "two"), (0.8, "three")), 1.2, 1.3, 0.5)
+    final = committer.close(words((0.0, "one"), (0.4, "two"), (0.8, "three"), (1.2, "four")))
+    assert texts(final) == ["three", "four"]
+    assert texts(committer.committed) == ["one", "two", "three", "four"]
+
+
+def test_punctuation_only_tokens_are_not_words() -> None:
+    committer = Committer(max_delay_s=2.0)
+    assert committer.new_words([Word(0.0, 0.1, " ..."), Word(0.2, 0.5, " yes")]) == [Word(0.2, 0.5, " yes")]
+
+
+def test_the_decode_buffer_is_cut_at_a_pause_between_final_words() -> None:
+    said = [Word(0.0, 0.3, " a"), Word(0.32, 0.6, " b"), Word(0.9, 1.2, " c"), Word(1.22, 1.5, " d"),
+            Word(1.52, 1.8, " e"), Word(1.82, 2.1, " f"), Word(2.12, 2.4, " g")]  # fmt: skip
+    # the widest pause (0.6-0.9) leaves more than 1 s of final words after it
+    assert buffer_cut(said, 0.0, context_s=1.0, max_context_s=4.0) == 0.75
+    # no pause wide enough and not yet too long: keep the buffer
+    assert buffer_cut(said[2:], 0.9, context_s=1.0, max_context_s=4.0) is None
+    # too long: cut in the middle of speech after all, between two words
+    assert buffer_cut(said[2:], 0.9, context_s=0.5, max_context_s=1.0) in {1.21, 1.51, 1.81}
+    # never so late that less than context_s of final words stays in the buffer
+    assert buffer_cut(said, 0.0, context_s=3.0, max_context_s=4.0) is None
+    assert buffer_cut([], 0.0, context_s=1.0, max_context_s=4.0) is None
