@@ -26,7 +26,6 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -35,6 +34,7 @@ import numpy as np
 from appliance.contract.errors import CodedError
 from appliance.settings import Settings
 from edge_server.speakers.voices import TenantVoices
+from edge_server.streaming.arrivals import Arrivals
 from edge_server.streaming.asr_scheduler import AHEAD, FINAL, AsrScheduler
 from edge_server.streaming.commit import Committer, buffer_cut
 from edge_server.streaming.diarization import Label, SessionSpeakers
@@ -75,8 +75,9 @@ class Transcription:
         self.max_delay_s = max_delay_s or self.settings.max_delay_s
         self._emit = emit
         self._on_latency = on_latency
-        #: (samples received so far, monotonic time) per fed chunk, to time each word's delta
-        self._arrivals: deque[tuple[int, float]] = deque()
+        # when audio arrived, to time each word's delta (no word older than this can be waiting)
+        waiting_s = (self.settings.max_pending_phrases + 2) * self.settings.max_phrase_s
+        self._arrivals = Arrivals(int(waiting_s * SAMPLE_RATE))
         self._phrases = transcriber
         #: Backend A's queue for what only it does (decoding open phrases), else None.
         self._asr = transcriber if isinstance(transcriber, AsrScheduler) else None
@@ -104,6 +105,7 @@ class Transcription:
         self._buffer: int | None = None
         self._boundary: float | None = None
         self._opens: list[Decode] = []  # decodes of the open phrase in flight
+        self._takers: set[asyncio.Task[None]] = set()  # what waits for them
         self._phrase = 0  # how many phrases closed: a decode of an earlier one is void
         self._decoded_to = 0  # where the newest decode of the open phrase ends
         self._taken_to = 0  # where the newest decode whose words were taken ends
@@ -130,7 +132,7 @@ class Transcription:
             return
         self._audio = np.concatenate([self._audio, samples.astype(np.float32, copy=False)])
         self._fed += len(samples)
-        self._arrived(time.monotonic())
+        self._arrivals.arrived(self._fed, time.monotonic())
         probabilities = await asyncio.to_thread(self._vad.feed, samples)
         for phrase in self._segmenter.push(probabilities):
             await self._close(phrase)
@@ -138,17 +140,6 @@ class Transcription:
             self._decode_ahead()
             self._decode_open()
         self._trim()
-
-    def _arrived(self, now: float) -> None:
-        """Note when the audio up to ``self._fed`` arrived: one entry per 10 ms at most, and none
-        older than any word that can still be waiting (bounded memory in a long silent session)."""
-        if self._arrivals and now - self._arrivals[-1][1] < 0.01:
-            self._arrivals[-1] = (self._fed, self._arrivals[-1][1])
-        else:
-            self._arrivals.append((self._fed, now))
-        waiting_s = (self.settings.max_pending_phrases + 2) * self.settings.max_phrase_s
-        while len(self._arrivals) > 1 and self._arrivals[0][0] < self._fed - waiting_s * SAMPLE_RATE:
-            self._arrivals.popleft()
 
     async def finish(self) -> None:
         """No more audio: close the open phrase and wait until every frame is emitted."""
@@ -212,11 +203,8 @@ class Transcription:
     # -- the open phrase -------------------------------------------------------------------------
 
     def _decode_open(self) -> None:
-        """Decode the open phrase again once enough new audio came, one decode in flight.
-
-        (Two in flight, 0.25 s apart, made words final 0.15 s sooner on the sample call, but two
-        decodes that close together agree on the same wrong guess far more often: WER +8 points.)
-        """
+        """Decode the open phrase again once enough new audio came, one decode in flight (two, closer
+        together, agree on the same wrong guess far more often: docs/streaming.md)."""
         start = self._segmenter.open_since
         if start is None or self._opens:
             return
@@ -232,7 +220,9 @@ class Transcription:
         decode = self._decode(self._buffer, now, FINAL)
         decode.phrase = self._phrase
         self._opens.append(decode)
-        asyncio.get_running_loop().create_task(self._take_open(decode, time.monotonic(), step))
+        taker = asyncio.get_running_loop().create_task(self._take_open(decode, time.monotonic(), step))
+        self._takers.add(taker)  # the loop keeps only weak references to tasks
+        taker.add_done_callback(self._takers.discard)
 
     async def _take_open(self, decode: Decode, asked: float, step: float) -> None:
         """Commit what a decode of the open phrase settles; send the rest as a partial."""
@@ -357,13 +347,10 @@ class Transcription:
         """Count and report how long after its audio arrived each word went out final."""
         now = time.monotonic()
         for word in words:
-            end = int(word.end * SAMPLE_RATE)
-            while len(self._arrivals) > 1 and self._arrivals[0][0] < end:
-                self._arrivals.popleft()
-            if not self._arrivals:
+            arrived = self._arrivals.time_of(int(word.end * SAMPLE_RATE))
+            if arrived is None:
                 return
-            delay = now - self._arrivals[0][1]
             self.words += 1
-            self.late_words += delay > self.max_delay_s
+            self.late_words += now - arrived > self.max_delay_s
             if self._on_latency is not None:
-                self._on_latency(delay)
+                self._on_latency(now - arrived)

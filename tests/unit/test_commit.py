@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from edge_server.streaming.arrivals import Arrivals
 from edge_server.streaming.commit import Committer, buffer_cut, normal
 from models.base import Word
 
@@ -87,3 +90,15 @@ def test_the_decode_buffer_is_cut_at_a_pause_between_final_words() -> None:
     # never so late that less than context_s of final words stays in the buffer
     assert buffer_cut(said, 0.0, context_s=3.0, max_context_s=4.0) is None
     assert buffer_cut([], 0.0, context_s=1.0, max_context_s=4.0) is None
+
+
+def test_arrival_marks_stay_bounded_in_a_long_silent_stream() -> None:
+    arrivals = Arrivals(horizon=16000)
+    for step in range(10_000):  # 400 s of 40 ms frames, nothing ever asked
+        arrivals.arrived((step + 1) * 640, step * 0.04)
+    assert len(arrivals) <= 27
+    assert arrivals.time_of(399 * 16000) == pytest.approx(398.96)  # the frame that brought that sample
+    many = Arrivals(horizon=16000)
+    for step in range(1000):  # frames 1 ms apart are one mark per 10 ms
+        many.arrived(step + 1, step * 0.001)
+    assert 95 <= len(many) <= 100
