@@ -7,6 +7,7 @@ import hashlib
 import sqlite_utils
 
 from appliance.contract.documents import ConsentAudit
+from edge_server.storage.db import newest_first
 
 _COLUMNS = (
     "rowid, id, speaker_id, user_full_name, stated_purpose, consent_text, consent_audio_sha256, "
@@ -49,13 +50,6 @@ def page(
     db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
 ) -> tuple[list[ConsentAudit], int | None]:
     """A tenant's consent records newest first, and the position the next page starts before."""
-    after = "AND rowid < ?" if before is not None else ""
-    rows = list(
-        db.query(
-            f"SELECT {_COLUMNS} FROM consent_records WHERE tenant_id = ? {after} ORDER BY rowid DESC LIMIT ?",
-            [tenant_id, *([before] if before is not None else []), limit + 1],
-        )
-    )
-    following = rows[limit - 1]["rowid"] if len(rows) > limit else None
-    documents = [ConsentAudit.model_validate({k: v for k, v in row.items() if k != "rowid"}) for row in rows[:limit]]
-    return documents, following
+    sql = f"SELECT {_COLUMNS} FROM consent_records WHERE tenant_id = ?"
+    rows, following = newest_first(db, sql, [tenant_id], "rowid", limit, before)
+    return [ConsentAudit.model_validate({k: v for k, v in row.items() if k != "rowid"}) for row in rows], following

@@ -24,6 +24,7 @@ import sqlite_utils
 
 from appliance.contract.documents import ErasureAudit
 from appliance.crypto import read_or_create_secret
+from edge_server.storage.db import newest_first
 
 log = logging.getLogger("scaiecho.audit")
 
@@ -195,22 +196,15 @@ def page(
     db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
 ) -> tuple[list[ErasureAudit], int | None]:
     """A tenant's erasure rows newest first, and the sequence number the next page starts before."""
-    after = "AND seq < ?" if before is not None else ""
-    rows = list(
-        db.query(
-            "SELECT seq, id, speaker_id, consent_id, requested_by_key_id, requested_at, completed_at, blob_ids, "
-            "blob_bytes_deleted, evicted_from, error_summary, prev_hash, row_hash FROM erasure_audit "
-            f"WHERE tenant_id = ? {after} ORDER BY seq DESC LIMIT ?",
-            [tenant_id, *([before] if before is not None else []), limit + 1],
-        )
+    sql = (
+        "SELECT seq, id, speaker_id, consent_id, requested_by_key_id, requested_at, completed_at, blob_ids, "
+        "blob_bytes_deleted, evicted_from, error_summary, prev_hash, row_hash FROM erasure_audit WHERE tenant_id = ?"
     )
-    following = rows[limit - 1]["seq"] if len(rows) > limit else None
-    documents = []
-    for row in rows[:limit]:
+    rows, following = newest_first(db, sql, [tenant_id], "seq", limit, before)
+    for row in rows:
         for column in ("blob_ids", "evicted_from", "error_summary"):
-            row[column] = json.loads(row[column])
-        documents.append(ErasureAudit.model_validate(row))
-    return documents, following
+            row[column] = json.loads(str(row[column]))
+    return [ErasureAudit.model_validate(row) for row in rows], following
 
 
 def owns_row(db: sqlite_utils.Database, seq: int, tenant_id: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -63,6 +64,21 @@ def open_database(path: Path) -> sqlite_utils.Database:
     db = connect(path)
     migrate(db)
     return db
+
+
+def newest_first(
+    db: sqlite_utils.Database, sql: str, params: list[object], key: str, limit: int, before: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Rows of ``sql`` (ending in a WHERE clause) newest first by the integer column ``key``, from
+    just before ``before``; and the ``key`` the next page starts before, or None on the last page."""
+    after = f" AND {key} < ?" if before is not None else ""
+    rows = list(
+        db.query(
+            f"{sql}{after} ORDER BY {key} DESC LIMIT ?", [*params, *([before] if before is not None else []), limit + 1]
+        )
+    )
+    following = rows[limit - 1][key] if len(rows) > limit else None
+    return rows[:limit], following
 
 
 def purge_wal(db: sqlite_utils.Database) -> bool:

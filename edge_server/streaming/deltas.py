@@ -7,11 +7,10 @@ the transcript has no gaps and no overlaps.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 from collections.abc import Sequence
 
-from edge_server.streaming.diarization import Label, Turn
+from edge_server.streaming.diarization import Label
 from edge_server.streaming.protocol import DeltaFrame
 from models.base import Segment, Word
 
@@ -22,12 +21,6 @@ def phrase_words(segments: Sequence[Segment]) -> list[Word]:
     for segment in segments:
         words.extend(segment.words or (Word(segment.start, segment.end, " " + segment.text),))
     return [w for w in words if w.text.strip()]
-
-
-def word_labels(words: Sequence[Word], turns: Sequence[Turn], labels: Sequence[Label | None]) -> list[Label | None]:
-    """Each word's label: that of the turn holding the word's middle (times from the phrase start)."""
-    bounds = [t.end for t in turns[:-1]]
-    return [labels[bisect.bisect(bounds, (w.start + w.end) / 2)] for w in words]
 
 
 def phrase_deltas(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_server.streaming.deltas import phrase_deltas, phrase_words, word_labels
+from edge_server.streaming.deltas import phrase_deltas, phrase_words
 from edge_server.streaming.diarization import Label, Turn, Voice
+from edge_server.streaming.labelling import turn_of
 from models.base import Segment, Word
 
 ALICE = Label("Alice", "spk_a", 0.9)
@@ -18,7 +19,7 @@ def turn(start: float, end: float) -> Turn:
 
 
 def test_words_take_the_label_of_the_turn_holding_their_middle() -> None:
-    labels = word_labels(WORDS, [turn(0.0, 1.2), turn(1.2, 2.5)], [ALICE, UNKNOWN])
+    labels = [[ALICE, UNKNOWN][i] for i in turn_of(WORDS, [turn(0.0, 1.2), turn(1.2, 2.5)])]
     assert labels == [ALICE, ALICE, UNKNOWN, UNKNOWN]
 
 
