@@ -180,6 +180,13 @@ class DiarizationSettings(_Section):
     min_speech_s: float = Field(
         1.0, gt=0, description="Shorter phrases never get an enrolled name on their own evidence."
     )
+    name_spread: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="Where a session's voices sound alike, a name needs this much more than their mean "
+        "similarity to each other (when that is above accept).",
+    )
     session_margin: float = Field(
         0.10,
         ge=0,
@@ -192,8 +199,38 @@ class DiarizationSettings(_Section):
     min_turn_windows: int = Field(
         2, ge=1, description="Fewest consecutive windows that make a speaker turn inside a phrase."
     )
+    change_below: float = Field(
+        0.70,
+        gt=-1,
+        lt=1,
+        description="Cosine between the windows before and after a point below which the voice changes there.",
+    )
+    min_turn_s: float = Field(1.0, gt=0, description="Shortest turn a voice change may cut.")
     cluster_join: float = Field(
-        0.75, gt=0, lt=1, description="Cosine to a session cluster's centroid for a phrase to join it."
+        0.78, gt=0, lt=1, description="Average cosine at which two groups of a session's turns are one voice."
+    )
+    cluster_join_long: float = Field(
+        0.90,
+        gt=0,
+        lt=1,
+        description="The same for groups of 6 s or more (the level rises linearly from 1 s): long groups' "
+        "centroids are steadier, so two people on one channel stay apart.",
+    )
+    new_voice_s: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds a session voice needs before it gets its own spk_N (until then a "
+        "turn takes the label of the closest voice already labelled, if within cluster_attach).",
+    )
+    cluster_attach: float = Field(
+        0.65, gt=-1, lt=1, description="Cosine to a labelled voice at which a new, short voice borrows its label."
+    )
+    cluster_spread: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="On a channel where voices sound alike, groups join only this far above the mean "
+        "similarity between the session's distinct voices.",
     )
     duplicate_warn: float = Field(
         0.85,

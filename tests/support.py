@@ -126,12 +126,8 @@ ENROLL_FIELDS = {
 }
 
 
-def label_agreement(
-    deltas: list[dict[str, Any]], turns: tuple[Turn, ...], names: dict[str, str]
-) -> tuple[float, float]:
-    """Against a reference: (share of solo speech time whose delta names the right speaker,
-    share of it given a different enrolled name). ``names`` maps reference labels to display names;
-    times where two reference speakers overlap are not scored. Computed on a 10 ms grid."""
+def _solo_labels(deltas: list[dict[str, Any]], turns: tuple[Turn, ...]) -> list[tuple[str, str | None]]:
+    """(reference speaker, delta label) of every 10 ms where exactly one reference speaker talks."""
     end = max(t.end for t in turns)
     steps = int(end * 100) + 1
     truth: list[set[str]] = [set() for _ in range(steps)]
@@ -142,8 +138,25 @@ def label_agreement(
     for d in deltas:
         for i in range(int(d["start"] * 100), min(steps, int(d["end"] * 100))):
             said[i] = d.get("speaker_label")
+    return [(next(iter(s)), said[i]) for i, s in enumerate(truth) if len(s) == 1]
+
+
+def majority_labels(deltas: list[dict[str, Any]], turns: tuple[Turn, ...]) -> dict[str, str | None]:
+    """Each reference speaker -> the label most of their solo speech got."""
+    counts: dict[str, dict[str | None, int]] = {}
+    for ref, got in _solo_labels(deltas, turns):
+        counts.setdefault(ref, {})[got] = counts.setdefault(ref, {}).get(got, 0) + 1
+    return {ref: max(labels, key=lambda label: labels[label]) for ref, labels in counts.items()}
+
+
+def label_agreement(
+    deltas: list[dict[str, Any]], turns: tuple[Turn, ...], names: dict[str, str]
+) -> tuple[float, float]:
+    """Against a reference: (share of solo speech time whose delta names the right speaker,
+    share of it given a different enrolled name). ``names`` maps reference labels to display names;
+    times where two reference speakers overlap are not scored. Computed on a 10 ms grid."""
     enrolled = set(names.values())
-    solo = [(next(iter(s)), said[i]) for i, s in enumerate(truth) if len(s) == 1]
+    solo = _solo_labels(deltas, turns)
     right = sum(1 for ref, got in solo if got == names.get(ref))
     wrong = sum(1 for ref, got in solo if got in enrolled and got != names.get(ref))
     return right / len(solo), wrong / len(solo)

@@ -1,16 +1,20 @@
-"""Who spoke a phrase: an enrolled name, a per-session `spk_N` cluster, or no label.
+"""Who spoke a turn: an enrolled name, a per-session `spk_N` voice, or no label (pure, per session).
 
-A pyannote node embeds each phrase and scores it against the tenant's enrolled speakers (cosine
-of unit vectors). The decision here is pure and per session:
+A pyannote node embeds each decoded stretch in sliding windows and scores them against the
+tenant's enrolled speakers (cosine of unit vectors); turns.py cuts the stretch where the voice
+changes. Here each turn is decided:
 
-- **Enrolled name** only on clear evidence: the phrase has at least ``min_speech_s`` of audio,
-  its best score reaches ``accept`` and leads the runner-up by ``margin``; or the phrase is
-  shorter but belongs to a session cluster whose accumulated evidence (duration-weighted mean
-  scores over all its phrases) passes the same test. A wrong name is worse than no name.
-- **Session clusters** group phrases of one voice: a phrase joins the cluster whose centroid
-  is nearest, if the cosine reaches ``cluster_join``, else starts a new one. A cluster that is
-  not an enrolled speaker is labelled `spk_0`, `spk_1`, ... in order of first labelling, and
-  keeps its number for the session.
+- **Session voices**: the turn joins the session's clustering (clusters.py: agglomerative,
+  redone per turn, with a join level that adapts to how alike the session's voices are). A voice
+  that is not an enrolled speaker is `spk_0`, `spk_1`, ... in order of first labelling, and keeps
+  its number for the session.
+- **Enrolled name** only on clear evidence: the turn's own scores (when it lasts
+  ``min_speech_s``) or its session voice's duration-weighted mean scores pass ``accept`` and lead
+  the runner-up by ``margin``. Where everyone sounds alike (the session's distinct voices are close
+  to each other: a phone line, a reverberant room) scores run high for everybody, so the bar rises
+  to ``name_spread`` above how alike they are; if the two name different people, neither name is used. A turn
+  scoring ``session_margin`` below the session's best turn for that speaker is someone else.
+  A wrong name is worse than no name.
 - Scores of speakers erased or not ready are ignored (the caller passes the live names), so an
   erased speaker is never named even if a node has not evicted them yet.
 
@@ -19,120 +23,17 @@ The embeddings live only in this object and die with the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from appliance.settings import DiarizationSettings
+from edge_server.streaming.clusters import Group, SessionClusters
+from edge_server.streaming.evidence import Voice, Window, merge
+from edge_server.streaming.turns import SameVoice, Turn, runner_up, split_turns
 
-
-@dataclass(frozen=True)
-class Voice:
-    """A phrase's embedding and its scores against the enrolled speakers a node holds."""
-
-    embedding: np.ndarray
-    scores: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Window:
-    """One sliding window of a phrase (times in seconds from the phrase start)."""
-
-    start: float
-    end: float
-    embedding: np.ndarray
-    scores: dict[str, float]
-
-
-def merge(windows: Sequence[Window]) -> Voice:
-    """The voice of consecutive windows: their normalized mean embedding and its exact scores.
-
-    A score is a dot product, so the mean embedding's score is the mean of the windows' scores;
-    dividing by the mean's norm gives the cosine to the normalized mean.
-    """
-    mean = np.mean([w.embedding for w in windows], axis=0)
-    norm = float(np.linalg.norm(mean)) or 1.0
-    scores = {s: float(np.mean([w.scores.get(s, 0.0) for w in windows])) / norm for s in windows[0].scores}
-    return Voice((mean / norm).astype(np.float32), scores)
-
-
-@dataclass(frozen=True)
-class Turn:
-    """A stretch of a phrase taken as one voice; times in seconds from the phrase start."""
-
-    start: float
-    end: float
-    voice: Voice
-
-
-#: speaker id -> the other profiles of the same voice (one person enrolled more than once).
-SameVoice = Mapping[str, AbstractSet[str]]
-
-
-def runner_up(ranked: Sequence[tuple[float, str]], same_voice: SameVoice) -> float:
-    """The best score of another person than ``ranked[0]``'s: profiles of the same voice are skipped,
-    so a person enrolled twice is not held back by a margin against herself."""
-    top = ranked[0][1]
-    twins = same_voice.get(top, frozenset())
-    return next((score for score, speaker in ranked[1:] if speaker not in twins), -1.0)
-
-
-def split_turns(
-    windows: Sequence[Window],
-    duration_s: float,
-    live: Iterable[str],
-    settings: DiarizationSettings,
-    same_voice: SameVoice | None = None,
-) -> list[Turn]:
-    """Cut a phrase where its windows change speaker.
-
-    Each window gets a provisional speaker: the best live enrolled speaker when its own score
-    reaches ``window_accept`` with ``margin``, else "someone else". Runs shorter than
-    ``min_turn_windows`` are absorbed by the run before them (or after, at the start), so one
-    odd window never makes a turn. Turn boundaries lie halfway between the centres of the last
-    window of one run and the first of the next. The label of each turn is decided later, on
-    the turn's merged evidence, with the full thresholds.
-    """
-    if not windows:
-        return []
-    allowed = set(live)
-    guesses: list[str | None] = []
-    for window in windows:
-        ranked = sorted(((v, k) for k, v in window.scores.items() if k in allowed), reverse=True)
-        if not ranked:
-            guesses.append(None)
-            continue
-        best, speaker = ranked[0]
-        ok = best >= settings.window_accept and best - runner_up(ranked, same_voice or {}) >= settings.margin
-        guesses.append(speaker if ok else None)
-    runs: list[list[int]] = []  # window indices
-    for i, guess in enumerate(guesses):
-        if runs and guesses[runs[-1][0]] == guess:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    merged: list[tuple[str | None, list[int]]] = []
-    for run in runs:
-        guess = guesses[run[0]]
-        if merged and (len(run) < settings.min_turn_windows or merged[-1][0] == guess):
-            merged[-1][1].extend(run)
-            continue
-        if merged and len(merged[-1][1]) < settings.min_turn_windows:  # a short first run
-            run = merged.pop()[1] + run
-        merged.append((guess, run))
-    turns = []
-    start = 0.0
-    for k, (_, run) in enumerate(merged):
-        if k + 1 < len(merged):
-            last, following = windows[run[-1]], windows[merged[k + 1][1][0]]
-            end = ((last.start + last.end) / 2 + (following.start + following.end) / 2) / 2
-        else:
-            end = duration_s
-        turns.append(Turn(start, end, merge([windows[i] for i in run])))
-        start = end
-    return turns
+__all__ = ["Label", "SessionSpeakers", "Turn", "Voice", "Window", "merge", "split_turns"]
 
 
 @dataclass(frozen=True)
@@ -144,27 +45,6 @@ class Label:
     confidence: float | None = None
 
 
-@dataclass
-class _Cluster:
-    weighted: np.ndarray  # sum of embedding * seconds
-    seconds: float
-    score_sums: dict[str, float] = field(default_factory=dict)  # speaker -> sum of score * seconds
-    spk: str | None = None
-
-    @property
-    def centroid(self) -> np.ndarray:
-        return self.weighted / (np.linalg.norm(self.weighted) or 1.0)
-
-    def add(self, voice: Voice, seconds: float) -> None:
-        self.weighted = self.weighted + voice.embedding * seconds
-        self.seconds += seconds
-        for speaker_id, score in voice.scores.items():
-            self.score_sums[speaker_id] = self.score_sums.get(speaker_id, 0.0) + score * seconds
-
-    def mean_scores(self) -> dict[str, float]:
-        return {s: total / self.seconds for s, total in self.score_sums.items()}
-
-
 class SessionSpeakers:
     """The labelling state of one session."""
 
@@ -172,14 +52,14 @@ class SessionSpeakers:
         self.settings = settings
         #: Profiles of one voice (the caller refreshes it as speakers are enrolled or erased).
         self.same_voice: SameVoice = {}
-        self._clusters: list[_Cluster] = []
-        self._next_spk = 0
+        self.clusters = SessionClusters(settings.cluster_join, settings.cluster_join_long, settings.cluster_spread)
+        self._spk: dict[int, str] = {}  # session voice id -> its spk_N
         self._best_seen: dict[str, float] = {}  # speaker id -> best score of a long turn named so
 
     def observe(self, voices: Sequence[tuple[Voice, float]], live: dict[str, str]) -> None:
-        """Note the best score each enrolled speaker reaches in a phrase's long-enough turns.
+        """Note the best score each enrolled speaker reaches in a stretch's long-enough turns.
 
-        Call before deciding those turns: a later (or earlier) turn of the same phrase that
+        Call before deciding those turns: a later (or earlier) turn of the same stretch that
         scores far below the session's best for that speaker is another, similar voice.
         """
         for voice, seconds in voices:
@@ -194,60 +74,105 @@ class SessionSpeakers:
         if not ranked:
             return None
         best, speaker_id = ranked[0]
-        if best >= self.settings.accept and best - runner_up(ranked, self.same_voice) >= self.settings.margin:
+        between = self.clusters.between()
+        accept = max(self.settings.accept, between + self.settings.name_spread) if between else self.settings.accept
+        if best >= accept and best - runner_up(ranked, self.same_voice) >= self.settings.margin:
             return speaker_id, best
         return None
 
-    def _cluster_for(self, voice: Voice, seconds: float) -> _Cluster:
-        nearest, similarity = None, -1.0
-        for cluster in self._clusters:
-            value = float(np.dot(cluster.centroid, voice.embedding))
-            if value > similarity:
-                nearest, similarity = cluster, value
-        if nearest is None or similarity < self.settings.cluster_join:
-            nearest = _Cluster(np.zeros_like(voice.embedding), 0.0)
-            self._clusters.append(nearest)
-        nearest.add(voice, seconds)
-        return nearest
+    def _name(self, voice: Voice, seconds: float, group: Group | None, live: dict[str, str]) -> Label | None:
+        """An enrolled name for a turn of ``group``, or None."""
+        own = self._best(voice.scores, live) if seconds >= self.settings.min_speech_s else None
+        shared = None
+        if group is not None and group.seconds >= self.settings.min_speech_s:
+            shared = self._best(group.scores, live)
+        if own is not None and shared is not None and own[0] != shared[0]:
+            return None  # the turn and its session voice disagree: in doubt, no name
+        match = own or shared
+        if match is None:
+            return None
+        speaker_id, score = match
+        if score < self._best_seen.get(speaker_id, -1.0) - self.settings.session_margin:
+            return None  # the session has heard this speaker clearly closer: this is someone else
+        return Label(live[speaker_id], speaker_id, round(score, 3))
+
+    def _supports(self, voice: Voice, name: Label, live: dict[str, str]) -> bool:
+        """The turn's own best live score is ``name``'s, within ``session_margin`` of ``accept``."""
+        ranked = sorted(((v, k) for k, v in voice.scores.items() if k in live), reverse=True)
+        return (
+            bool(ranked)
+            and ranked[0][1] == name.speaker_id
+            and ranked[0][0] >= (self.settings.accept - self.settings.session_margin)
+        )
+
+    def _spk_of(self, group: Group) -> Label:
+        if group.id not in self._spk:
+            self._spk[group.id] = f"spk_{len(self._spk)}"
+        return Label(self._spk[group.id])
 
     def decide(
-        self, voice: Voice | None, seconds: float, live: dict[str, str], weight: float | None = None
+        self,
+        voice: Voice | None,
+        seconds: float,
+        live: dict[str, str],
+        weight: float | None = None,
+        heard: Voice | None = None,
     ) -> Label | None:
         """The label of a turn heard for ``seconds``; ``live`` maps ready speaker ids to display names.
 
-        ``weight`` is the seconds it adds to its session cluster (default ``seconds``): less when
-        part of the turn's audio was already counted with an earlier delta.
+        The session's voices learn ``heard`` (default ``voice``) for ``weight`` seconds (default
+        ``seconds``): the part of the turn labelled now, when part of it was counted with an
+        earlier delta.
         """
         if voice is None:
             return None
-        cluster = self._cluster_for(voice, seconds if weight is None else weight)
-        match = self._best(voice.scores, live) if seconds >= self.settings.min_speech_s else None
-        if match is None and cluster.seconds >= self.settings.min_speech_s:
-            match = self._best(cluster.mean_scores(), live)
-        if match is not None and match[1] < self._best_seen.get(match[0], -1.0) - self.settings.session_margin:
-            match = None  # the session has heard this speaker clearly closer: this is someone else
-        if match is not None:
-            speaker_id, score = match
-            return Label(live[speaker_id], speaker_id, round(score, 3))
-        if cluster.spk is None:
-            cluster.spk = f"spk_{self._next_spk}"
-            self._next_spk += 1
-        return Label(cluster.spk)
+        group = self.clusters.add(heard or voice, seconds if weight is None else weight)
+        named = self._name(voice, seconds, group, live)
+        if named is not None:
+            return named
+        borrowed = self._borrow(voice, seconds, group, live)
+        return borrowed if borrowed is not None else self._spk_of(group)
+
+    def _borrow(self, voice: Voice, seconds: float, group: Group, live: dict[str, str]) -> Label | None:
+        """The label of the closest other voice, for a turn whose own voice has none to give yet.
+
+        A group younger than ``new_voice_s`` takes the closest established voice's label when the
+        cosine is >= ``cluster_attach`` (rather than opening a `spk_N` on a second of audio). Any
+        unnamed group takes a name from a voice within ``cluster_join`` (one person split in two
+        groups), in both cases only when the turn's own best score is that person's and within
+        ``session_margin`` of ``accept``.
+        """
+        young = group.id not in self._spk and group.seconds < self.settings.new_voice_s
+        others = [
+            g
+            for g in self.clusters.groups
+            if g.id != group.id and (g.id in self._spk or g.seconds >= self.settings.new_voice_s)
+        ]
+        if not others:
+            return None
+        nearest = max(others, key=lambda g: float(np.dot(g.centroid, voice.embedding)))
+        similarity = float(np.dot(nearest.centroid, voice.embedding))
+        name = self._name(voice, seconds, nearest, live)
+        if name is not None and not self._supports(voice, name, live):
+            name = None  # a name is only borrowed when the turn's own scores lean to it
+        if name is not None and similarity >= (self.settings.cluster_attach if young else self.settings.cluster_join):
+            return name
+        if young and similarity >= self.settings.cluster_attach and nearest.id in self._spk:
+            return Label(self._spk[nearest.id])
+        return None
 
     def peek(self, voice: Voice, seconds: float, live: dict[str, str]) -> Label | None:
         """A provisional label for words not final yet, learning nothing: an enrolled name on the
-        turn's own evidence, else the nearest labelled cluster it would join, else None."""
-        match = self._best(voice.scores, live) if seconds >= self.settings.min_speech_s else None
-        if match is not None and match[1] >= self._best_seen.get(match[0], -1.0) - self.settings.session_margin:
-            return Label(live[match[0]], match[0], round(match[1], 3))
-        best: tuple[float, str | None] = (-1.0, None)
-        for cluster in self._clusters:
-            similarity = float(np.dot(cluster.centroid, voice.embedding))
-            if cluster.spk is not None and similarity > best[0]:
-                best = (similarity, cluster.spk)
-        return Label(best[1]) if best[1] is not None and best[0] >= self.settings.cluster_join else None
+        turn's own evidence, else the label of the session voice it is nearest to, if close enough."""
+        group, similarity = self.clusters.nearest(voice)
+        if group is None or similarity < self.clusters.join + self.clusters.level():
+            return self._name(voice, seconds, None, live)
+        named = self._name(voice, seconds, group, live)
+        if named is not None:
+            return named
+        return Label(self._spk[group.id]) if group.id in self._spk else None
 
     def forget(self) -> None:
         """Drop every embedding (the session ended)."""
-        self._clusters.clear()
+        self.clusters.forget()
         self._best_seen.clear()

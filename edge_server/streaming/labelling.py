@@ -2,9 +2,10 @@
 
 A decode's audio comes with sliding-window embeddings (`Window`, times from the audio start). The
 windows are cut into turns where the voice changes (`split_turns`); each word belongs to the turn
-holding its middle. A turn is decided once per delta with all the audio heard of it so far as
-evidence (windows after the final words included), but adds to its session cluster only the
-seconds of the words made final now, so audio re-decoded for context is not counted twice.
+holding its middle. A turn's name is decided once per delta with all the audio heard of it so far
+as evidence (windows after the final words included), but what it adds to the session's voices is
+the windows centred on the words made final now, for their seconds only, so audio re-decoded for
+context is not counted twice and a voice learns the words it labels, not their neighbours.
 """
 
 from __future__ import annotations
@@ -13,14 +14,26 @@ import bisect
 from collections.abc import Sequence
 
 from appliance.settings import DiarizationSettings
-from edge_server.streaming.diarization import Label, SessionSpeakers, Turn, Window, split_turns
+from edge_server.streaming.diarization import Label, SessionSpeakers, Turn, Voice, Window, merge, split_turns
 from models.base import Word
+
+#: How far around the final words a window's centre may lie to count as hearing them.
+FOCUS_PAD_S = 0.3
 
 
 def turn_of(words: Sequence[Word], turns: Sequence[Turn]) -> list[int]:
     """Index of the turn holding each word's middle (times from the same origin)."""
     bounds = [t.end for t in turns[:-1]]
     return [bisect.bisect(bounds, (w.start + w.end) / 2) for w in words]
+
+
+def focus(words: Sequence[Word], turn: Turn, windows: Sequence[Window]) -> Voice:
+    """The voice of the windows centred on ``words`` (within ``turn``), else the turn's voice: what the
+    session's clustering learns from these words, without the turn's audio before and after them."""
+    low = max(turn.start, min(w.start for w in words) - FOCUS_PAD_S)
+    high = min(turn.end, max(w.end for w in words) + FOCUS_PAD_S)
+    near = [w for w in windows if low <= (w.start + w.end) / 2 <= high]
+    return merge(near) if near else turn.voice
 
 
 def label_words(
@@ -42,7 +55,13 @@ def label_words(
     spans = {i: sum(w.end - w.start for w, o in zip(words, owners, strict=True) if o == i) for i in used}
     speakers.observe([(turns[i].voice, turns[i].end - turns[i].start) for i in used], live)
     decided = {
-        i: speakers.decide(turns[i].voice, turns[i].end - turns[i].start, live, weight=max(spans[i], 0.01))
+        i: speakers.decide(
+            turns[i].voice,
+            turns[i].end - turns[i].start,
+            live,
+            weight=max(spans[i], 0.01),
+            heard=focus([w for w, o in zip(words, owners, strict=True) if o == i], turns[i], windows),
+        )
         for i in used
     }
     provisional = None

@@ -18,7 +18,15 @@ from models.audio import SAMPLE_RATE
 from tests.api_client import enroll
 from tests.appliance_process import Appliance
 from tests.stream_client import STREAM_PATH, pcm16, stream
-from tests.support import enrollment_audio, label_agreement, sample_audio, sample_dir, sample_speakers, sample_turns
+from tests.support import (
+    enrollment_audio,
+    label_agreement,
+    majority_labels,
+    sample_audio,
+    sample_dir,
+    sample_speakers,
+    sample_turns,
+)
 from tests.upstream_stub import KEY
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "live_transcript.py"
@@ -34,6 +42,14 @@ async def enroll_speaker(appliance: Appliance, label: str) -> str:
 
 def test_live_labels_follow_the_reference(appliance: Appliance) -> None:
     first, second = sample_speakers()
+
+    # nobody enrolled: the two callers are two session voices
+    result = asyncio.run(stream(appliance.url, appliance.key, sample_audio(), diarize=True))
+    labels = {d.get("speaker_label") for d in result.deltas} - {None}  # a phrase under 0.5 s has none
+    assert labels and all(str(label).startswith("spk_") for label in labels), labels
+    majority = majority_labels(result.deltas, sample_turns())
+    assert majority[first] != majority[second], majority
+
     names = {first: asyncio.run(enroll_speaker(appliance, first))}
 
     # only the first caller is enrolled: the second one is a session cluster, never a name

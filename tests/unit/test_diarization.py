@@ -94,8 +94,10 @@ def test_one_odd_window_does_not_make_a_turn() -> None:
     assert len(split_turns(windows, 6.0, LIVE, DiarizationSettings(min_turn_windows=2))) == 1
 
 
-def test_a_short_first_run_joins_the_next() -> None:
-    windows = [window(BOB, 0.0, 1)] + [window(ALICE, 0.5 * i, i) for i in range(1, 8)]
+def test_a_short_first_run_of_enrolled_scores_joins_the_next() -> None:
+    blip = window(ALICE, 0.0, 1)
+    windows = [Window(0.0, 1.6, blip.embedding, {"spk_alice": 0.3, "spk_bob": 0.95})]
+    windows += [window(ALICE, 0.5 * i, i) for i in range(1, 8)]
     turns = split_turns(windows, 5.0, LIVE, DiarizationSettings(min_turn_windows=2))
     assert len(turns) == 1 and (turns[0].start, turns[0].end) == (0.0, 5.0)
 
