@@ -92,8 +92,11 @@ class SessionSpeakers:
         if match is None:
             return None
         speaker_id, score = match
-        if score < self._best_seen.get(speaker_id, -1.0) - self.settings.session_margin:
+        floor = self._best_seen.get(speaker_id, -1.0) - self.settings.session_margin
+        if score < floor:
             return None  # the session has heard this speaker clearly closer: this is someone else
+        if seconds >= self.settings.min_speech_s and voice.scores.get(speaker_id, -1.0) < floor:
+            return None  # the same test on the turn's own evidence, when its voice group is mixed
         return Label(live[speaker_id], speaker_id, round(score, 3))
 
     def _supports(self, voice: Voice, name: Label, live: dict[str, str]) -> bool:
