@@ -18,7 +18,8 @@ clustering a group takes the id most of its earlier seconds carried (the larger 
 two groups claim; the other takes a new one). Frames already sent are never relabelled; a merge
 only means later turns of the merged group carry the surviving id.
 
-Memory is bounded: past ``max_items`` the oldest half collapses into one item per cluster.
+Memory is bounded: past ``max_items`` the oldest half collapses into one item per cluster (and
+if that is not enough, the oldest items go).
 """
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ class SessionClusters:
             scores = {s: sum(i.voice.scores.get(s, 0.0) * i.seconds for i in items) / seconds for s in speakers}
             embedding = np.asarray(total / (np.linalg.norm(total) or 1.0), dtype=np.float32)
             collapsed.append(Item(Voice(embedding, scores), seconds, cid))
-        self.items = collapsed + recent
+        # voices heard once and never again may still outnumber the bound: the oldest go
+        self.items = (collapsed + recent)[-self.max_items :]
 
     def nearest(self, voice: Voice) -> tuple[Group | None, float]:
         """The group whose centroid is closest to ``voice`` (learning nothing), and its cosine."""

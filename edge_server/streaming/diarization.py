@@ -75,7 +75,9 @@ class SessionSpeakers:
             return None
         best, speaker_id = ranked[0]
         between = self.clusters.between()
-        accept = max(self.settings.accept, between + self.settings.name_spread) if between else self.settings.accept
+        accept = (
+            self.settings.accept if between is None else max(self.settings.accept, between + self.settings.name_spread)
+        )
         if best >= accept and best - runner_up(ranked, self.same_voice) >= self.settings.margin:
             return speaker_id, best
         return None

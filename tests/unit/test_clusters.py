@@ -71,6 +71,13 @@ def test_compaction_keeps_ids_and_bounds_memory() -> None:
     assert len({next(iter(seen)) for seen in ids.values()}) == 3
 
 
+def test_memory_stays_bounded_when_no_voice_repeats() -> None:
+    clusters = SessionClusters(join=0.99, join_long=0.99, spread=0.0, max_items=20)
+    for i in range(60):
+        clusters.add(heard(person(), seed=i), 1.0)
+    assert len(clusters.items) <= 20
+
+
 def test_a_short_new_voice_borrows_the_closest_label_until_it_has_seconds() -> None:
     speakers = SessionSpeakers(DiarizationSettings(new_voice_s=2.0, cluster_attach=-0.99, cluster_join=0.95))
     first = speakers.decide(heard(A, seed=1), 3.0, {})
