@@ -207,7 +207,10 @@ class DiarizationSettings(_Section):
     )
     min_turn_s: float = Field(1.0, gt=0, description="Shortest turn a voice change may cut.")
     cluster_join: float = Field(
-        0.78, gt=0, lt=1, description="Average cosine at which two groups of a session's turns are one voice."
+        0.78,
+        gt=0,
+        lt=1,
+        description="Cosine between two groups of a session's turns (their centroids) at which they are one voice.",
     )
     cluster_join_long: float = Field(
         0.90,
