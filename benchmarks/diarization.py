@@ -106,8 +106,8 @@ def replay(
             buffer_start = max(start / SAMPLE_RATE, at - CONTEXT_S)
             buffer_end = min(stop, upto + OPEN_S)
             samples = audio[int(buffer_start * SAMPLE_RATE) : int(buffer_end * SAMPLE_RATE)]
-            windows = _windows(embedder, samples, matrix, names)
             if final:
+                windows = _windows(embedder, samples, matrix, names)
                 shifted = [Word(w.start - buffer_start, w.end - buffer_start, w.text) for w in final]
                 if windows:
                     labels, _ = label_words(

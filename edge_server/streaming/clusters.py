@@ -98,13 +98,14 @@ class SessionClusters:
         self.max_items = max_items
         self.items: list[Item] = []
         self.groups: list[Group] = []
+        #: `between` of the session's groups now (kept from the last clustering).
+        self.alike: float | None = None
         self._ids = itertools.count()
 
-    def between(self, groups: list[list[int]] | None = None) -> float | None:
-        """How alike the session's voices sound: the mean cosine between its distinct groups of
-        ``RISE_TO_S`` or more (None with fewer than two). High on a phone line or in a reverberant room."""
-        current = groups if groups is not None else [list(g.members) for g in self.groups]
-        big = [g for g in current if sum(self.items[i].seconds for i in g) >= RISE_TO_S]
+    def between(self, groups: list[list[int]]) -> float | None:
+        """How alike the voices of ``groups`` sound: the mean cosine between those of ``RISE_TO_S``
+        or more (None with fewer than two). High on a phone line or in a reverberant room."""
+        big = [g for g in groups if sum(self.items[i].seconds for i in g) >= RISE_TO_S]
         if len(big) < 2:
             return None
         centroids = np.stack([self._centroid(g) for g in big])
@@ -112,9 +113,9 @@ class SessionClusters:
         return float(pairs[np.triu_indices(len(big), 1)].mean())
 
     def level(self, groups: list[list[int]] | None = None) -> float:
-        """How far the session's join levels rise: to ``spread`` above `between` when that is
-        higher than ``join`` (0 otherwise)."""
-        between = self.between(groups)
+        """How far the join levels rise for ``groups`` (default: the session's groups now): to
+        ``spread`` above `between` when that is higher than ``join`` (0 otherwise)."""
+        between = self.alike if groups is None else self.between(groups)
         return 0.0 if between is None else max(0.0, between + self.spread - self.join)
 
     def levels(self, rise: float = 0.0) -> Level:
@@ -144,6 +145,7 @@ class SessionClusters:
         if rise > 0:
             groups = _centroid_linkage(vectors, weights, self.levels(rise))
         self.groups = self._identify(groups)
+        self.alike = self.between(groups)
         newest = len(self.items) - 1
         return next(g for g in self.groups if newest in g.members)
 
@@ -208,3 +210,4 @@ class SessionClusters:
         """Drop every embedding."""
         self.items.clear()
         self.groups.clear()
+        self.alike = None

@@ -74,7 +74,7 @@ class SessionSpeakers:
         if not ranked:
             return None
         best, speaker_id = ranked[0]
-        between = self.clusters.between()
+        between = self.clusters.alike
         accept = (
             self.settings.accept if between is None else max(self.settings.accept, between + self.settings.name_spread)
         )
