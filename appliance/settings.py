@@ -245,6 +245,39 @@ class DiarizationSettings(_Section):
     )
 
 
+class ConsentSettings(_Section):
+    """Checks that a consent recording is the enrolled person saying the consent text (docs/consent.md)."""
+
+    checks: Literal["enforce", "warn", "off"] = Field(
+        "enforce",
+        description="The box's consent-check policy for tenants that set none: enforce = refuse a failed or "
+        "impossible check, warn = enroll and record the failure, off = do not check.",
+    )
+    speaker_threshold: float = Field(
+        0.87,
+        gt=0,
+        lt=1,
+        description="Cosine between the consent recording's and the reference's voice (GE2E) below which the "
+        "consent is another person's. The highest threshold that keeps the tuning half's false rejects within "
+        "5 % (benchmarks/consent.py): accepting someone else's consent is the worse error.",
+    )
+    text_threshold: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="Share of the consent text's words heard, in order, below which the recording did not say it.",
+    )
+    retention_days: int = Field(
+        1095,
+        ge=1,
+        description="The box's retention for tenants that set none: a speaker neither enrolled nor named in a "
+        "stream for this many days is erased (BIPA: within 3 years of the last interaction).",
+    )
+    retention_check_interval_s: float = Field(
+        86_400.0, gt=0, description="Seconds between two runs of the retention job (daily)."
+    )
+
+
 class LoggingSettings(_Section):
     """`[logging]`: how every appliance process writes its log (to stderr)."""
 
@@ -275,6 +308,7 @@ class Settings(_Section):
     backend_b: BackendBSettings = BackendBSettings()
     stream: StreamSettings = StreamSettings()
     diarization: DiarizationSettings = DiarizationSettings()
+    consent: ConsentSettings = ConsentSettings()
     console: ConsoleSettings = ConsoleSettings()
     logging: LoggingSettings = LoggingSettings()
 

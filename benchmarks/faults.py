@@ -102,9 +102,10 @@ def speakers_of(app: Appliance) -> list[dict[str, object]]:
 
 async def enroll_one(app: Appliance, name: str, index: int = 0) -> dict[str, object]:
     """Enroll one of the pyannote sample's callers under ``name``."""
-    reference, consent = enrollment_audio(sample_speakers()[index % 2])
+    speaker = sample_speakers()[index % 2]
+    reference, consent = enrollment_audio(speaker)
     async with aiohttp.ClientSession() as http:
-        return await enroll(http, app.url, app.key, name, reference, consent)
+        return await enroll(http, app.url, app.key, name, reference, consent, speaker)
 
 
 def storage_violations(data_dir: Path) -> list[str]:

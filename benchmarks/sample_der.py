@@ -60,7 +60,7 @@ async def run(repeats: int) -> list[tuple[str, list[tuple[float, float]], list[s
                 if who is not None:
                     reference, consent = enrollment_audio(who)
                     async with aiohttp.ClientSession() as http:
-                        created = await enroll(http, app.url, app.key, f"Caller {who[-2:]}", reference, consent)
+                        created = await enroll(http, app.url, app.key, f"Caller {who[-2:]}", reference, consent, who)
                     names[who] = str(created["display_name"])
                 results, majorities = [], []
                 for _ in range(repeats):

@@ -20,6 +20,8 @@ from edge_server.errors import error_middleware
 from edge_server.metrics import metrics_middleware
 from edge_server.routes import admin, keys, policy, speakers, stream, system, transcriptions
 from edge_server.speakers.reconciler import reconciler_ctx
+from edge_server.speakers.retention import retention_ctx
+from edge_server.speakers.store import LastUse
 from edge_server.storage.audit import AuditSeal, anchor_forward
 from edge_server.storage.blobs import BlobStore
 from edge_server.storage.db import open_database
@@ -36,6 +38,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     db = open_database(settings.db_path)
     app[appkeys.DB] = db
+    app[appkeys.LAST_USE] = LastUse(db)
     store = BlobStore(settings.blob_dir, Keyring.load_or_create(settings.master_key_path), db)
     removed = store.sweep_orphans()
     if removed:
@@ -103,7 +106,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[appkeys.CONSOLE_CREATED] = {}
     app[appkeys.METRICS] = Metrics()
-    app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx])
+    app.cleanup_ctx.extend([database_ctx, cluster_ctx, asr_ctx, reconciler_ctx, retention_ctx])
     app.add_routes(system.routes)
     app.add_routes(speakers.routes)
     app.add_routes(admin.routes)

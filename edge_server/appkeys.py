@@ -12,6 +12,7 @@ from appliance.settings import Settings
 from edge_server.access.brute_force import AuthGuard
 from edge_server.access.tenancy import IssuedKey
 from edge_server.cluster import Cluster
+from edge_server.speakers.store import LastUse
 from edge_server.storage.audit import AuditSeal
 from edge_server.storage.blobs import BlobStore
 from edge_server.streaming.asr_scheduler import AsrScheduler
@@ -24,6 +25,7 @@ ASR: web.AppKey[AsrScheduler | None] = web.AppKey("asr")
 #: Backend B's client of the upstream speech-to-text service.
 RELAY = web.AppKey("relay", SpeechRelay)
 DB = web.AppKey("db", sqlite_utils.Database)
+LAST_USE: web.AppKey[LastUse] = web.AppKey("last_use")
 BLOBS = web.AppKey("blobs", BlobStore)
 REDIS = web.AppKey("redis", Redis)
 CLUSTER = web.AppKey("cluster", Cluster)

@@ -120,6 +120,62 @@ def advice(issues: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _heard(details: dict[str, Any]) -> str:
+    heard = (details.get("text") or {}).get("heard")
+    return f' The appliance heard: "{heard}".' if heard else ""
+
+
+#: What to re-record when the appliance refuses the consent recording, in plain words.
+CONSENT_ADVICE: dict[str, Any] = {
+    "consent_speaker_mismatch": lambda details, message: (
+        "The consent recording does not sound like the reference recording. The person being enrolled must "
+        "read the consent statement themselves: record the consent again, in their own voice."
+    ),
+    "consent_text_mismatch": lambda details, message: (
+        (
+            (
+                "The consent recording changes the statement (it adds "
+                + ", ".join(f'"{w}"' for w in (details.get("text") or {}).get("added_negations", []))
+                + "). Record the consent again, reading the statement exactly as written."
+            )
+            if (details.get("text") or {}).get("added_negations")
+            else "The consent recording does not say the consent statement. Record the consent again, reading the "
+            "whole statement aloud as written, in a quiet room."
+        )
+        + _heard(details)
+    ),
+    "consent_unverifiable": lambda details, message: (
+        "The appliance cannot check a consent spoken in this language, and this organisation requires the check. "
+        "Ask an administrator."
+    ),
+    "consent_check_unavailable": lambda details, message: (
+        "The appliance cannot check the consent recording right now (it is still starting, or a service is down). "
+        "Nothing was stored: try again in a minute."
+    ),
+}
+
+
+def consent_summary(speaker: dict[str, Any]) -> str:
+    """One line on the checks of a new speaker's consent recording ('' when the record has none)."""
+    proof = (speaker.get("consent") or {}).get("verification")
+    if not proof:
+        return ""
+    if proof.get("passed"):
+        voice, text = proof["speaker"], proof["text"]
+        return (
+            f"Consent verified: the same voice as the reference (score {voice['score']:.2f}) "
+            f"saying the statement ({text['match_ratio']:.0%} of its words heard)."
+        )
+    if proof.get("policy") == "off":
+        return "Consent not checked: this organisation has consent checks turned off."
+    failed = [
+        check.get("reason") or f"the {name} check was {check.get('status')}"
+        for name, check in (("voice", proof.get("speaker", {})), ("words", proof.get("text", {})))
+        if check.get("status") != "passed"
+    ]
+    return "Consent NOT verified (enrolled under the warn policy): " + "; ".join(failed) + "."
+
+
 def explain(status: int | None, body: dict[str, Any] | None, url: str = "") -> str:
     """An API failure in plain words (None status: the appliance could not be reached)."""
     if status is None:
@@ -132,6 +188,8 @@ def explain(status: int | None, body: dict[str, Any] | None, url: str = "") -> s
     if status == 403:
         scope = details.get("required_scope")
         return f"This API key lacks the {scope} scope." if scope else "This API key may not do that."
+    if code in CONSENT_ADVICE:
+        return CONSENT_ADVICE[code](details, message)
     if code == "preflight_failed":
         roles = [r for r in ("reference", "consent") if isinstance(details.get(r), dict)]
         lines = [f"The {r} recording did not pass: " + " ".join(advice(details[r].get("issues", []))) for r in roles]

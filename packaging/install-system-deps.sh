@@ -5,12 +5,13 @@ set -euo pipefail
 
 # libportaudio2: sounddevice; the rest: Qt (PySide6) for the desktop client, on a real X display
 # (the xcb platform plugin links or loads every libxcb-* below) and offscreen.
-# With --test also chromium (the admin console's browser tests) and Xvfb (the desktop on a display).
+# With --test also chromium (the admin console's browser tests), Xvfb (the desktop on a display) and
+# espeak-ng (a synthesized voice reading a consent statement: right words, another voice).
 packages=(libportaudio2 curl libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
           libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
           libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-xinerama0 libxcb-xkb1 libx11-xcb1)
 if [ "${1:-}" = "--test" ]; then
-    packages+=(chromium xvfb xauth)
+    packages+=(chromium xvfb xauth espeak-ng)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

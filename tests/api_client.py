@@ -9,15 +9,22 @@ import numpy as np
 
 from appliance.contract import BASE
 from models.audio import encode
-from tests.support import ENROLL_FIELDS
+from tests.support import enroll_fields
 
 
 async def enroll(
-    http: aiohttp.ClientSession, url: str, key: str, name: str, reference: np.ndarray, consent: np.ndarray
+    http: aiohttp.ClientSession,
+    url: str,
+    key: str,
+    name: str,
+    reference: np.ndarray,
+    consent: np.ndarray,
+    speaker: str = "speaker90",
 ) -> dict[str, Any]:
-    """Enroll ``name`` from 16 kHz float32 recordings; the created speaker (raises unless 201)."""
+    """Enroll ``name`` from 16 kHz float32 recordings of sample ``speaker`` (whose consent words
+    it sends); the created speaker (raises unless 201)."""
     form = aiohttp.FormData()
-    fields = {k: v.replace("Alice Example", name) for k, v in ENROLL_FIELDS.items()}
+    fields = enroll_fields(speaker, name)
     for field, value in fields.items():
         form.add_field(field, value)
     form.add_field("reference", encode(reference, "wav"), filename="reference.wav")
@@ -39,3 +46,13 @@ async def erase(url: str, key: str, speaker_id: str) -> int | None:
             return resp.status
     except aiohttp.ClientError:
         return None
+
+
+async def set_policy(http: aiohttp.ClientSession, url: str, key: str, **fields: Any) -> dict[str, Any]:
+    """PUT the tenant policy fields given (raises unless 200)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with http.put(f"{url}{BASE}/policy", json=fields, headers=headers) as resp:
+        body = await resp.json()
+        if resp.status != 200:
+            raise RuntimeError(f"setting the policy failed: {resp.status} {body}")
+        return dict(body["data"])

@@ -93,9 +93,11 @@ class Appliance:
     def redis_url(self) -> str:
         return self.wait_for(r"bundled Redis on (redis://\S+)").group(1)
 
-    def get_json(self, path: str) -> tuple[int, Any]:
-        """GET ``/v1/modules/scaiecho{path}`` with the bootstrap key: (status, JSON body)."""
-        request = urllib.request.Request(f"{self.url}/v1/modules/scaiecho{path}", headers=self.headers())
+    def get_json(self, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+        """``method`` ``/v1/modules/scaiecho{path}`` (JSON ``body``) with the bootstrap key: (status, JSON body)."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**self.headers(), **({"Content-Type": "application/json"} if data else {})}
+        request = urllib.request.Request(f"{self.url}/v1/modules/scaiecho{path}", data, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=30, context=self.ssl_context()) as resp:
                 return resp.status, json.loads(resp.read())

@@ -116,14 +116,26 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: floa
     return predicate()
 
 
+#: What each sample speaker says in the consent part of `enrollment_audio` (the sample's STM words):
+#: the consent checks compare the consent recording with the consent text, so tests send these.
+CONSENT_SAID = {
+    "speaker90": "I'm in New Jersey now though. Oh, I don't hear that in New Jersey now.",
+    "speaker91": "At least you know, they all call me a Yankee down here, so what",
+}
 ENROLL_FIELDS = {
     "display_name": "Alice Example",
     "language_primary": "en",
     "description": "Customer success lead",
     "consent_user_full_name": "Alice Example",
     "consent_stated_purpose": "Meeting transcription diarization for the support team",
-    "consent_text": "I, Alice Example, consent to ScaiEcho enrolling my voice for diarization.",
+    "consent_text": CONSENT_SAID["speaker90"],
 }
+
+
+def enroll_fields(speaker: str, name: str = "Alice Example") -> dict[str, str]:
+    """The enrollment form's text fields for a sample speaker enrolled as ``name``."""
+    fields = {k: v.replace("Alice Example", name) for k, v in ENROLL_FIELDS.items()}
+    return {**fields, "consent_text": CONSENT_SAID[speaker]}
 
 
 def _solo_labels(deltas: list[dict[str, Any]], turns: tuple[Turn, ...]) -> list[tuple[str, str | None]]:

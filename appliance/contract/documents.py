@@ -11,6 +11,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.contract import Scope
+from appliance.contract.consent import ConsentPolicy, ConsentVerification
 
 Status = Literal["pending", "ready", "failed", "evicted"]
 Backend = Literal["auto", "A", "B"]
@@ -86,6 +87,9 @@ class ConsentSummary(_Document):
     recorded_at: str
     consent_audio_sha256: str
     reference_audio_sha256: str
+    verification: ConsentVerification | None = Field(
+        None, description="absent on records made before consent checks existed"
+    )
 
 
 class PossibleDuplicate(_Document):
@@ -189,16 +193,42 @@ class KeyRequest(_Document):
 
 
 class Policy(_Document):
-    """The tenant's transcription backend."""
+    """The tenant's transcription backend, consent checks and retention."""
 
     backend: Backend
+    consent_checks: ConsentPolicy = Field(
+        description="enforce: refuse an enrollment whose consent check fails or cannot run; "
+        "warn: enroll and record the failure; off: no check"
+    )
+    retention_days: int = Field(description="a speaker neither enrolled nor named for this long is erased")
     updated_at: str | None
 
 
 class PolicyUpdate(_Document):
-    """Choose the tenant's backend."""
+    """Change any of the tenant's policy fields (at least one); each change is audited."""
 
-    backend: Backend
+    backend: Backend | None = None
+    consent_checks: ConsentPolicy | None = None
+    retention_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class RetentionDue(_Document):
+    """A speaker whose retention ran out: the retention job erases it on its next run."""
+
+    speaker_id: str
+    display_name: str
+    last_active_at: str = Field(description="enrolled, or last named in a stream")
+
+
+class PolicyChange(_Document):
+    """One audited change of a tenant policy field."""
+
+    seq: int
+    field: str
+    old_value: str | None
+    new_value: str | None
+    changed_by_key_id: str
+    changed_at: str
 
 
 class Health(_Document):
@@ -245,6 +275,7 @@ class ConsentAudit(_Document):
     reference_audio_sha256: str
     enrolled_by_key_id: str
     recorded_at: str
+    verification: ConsentVerification | None = None
 
 
 class ErasureAudit(_Document):
@@ -261,6 +292,9 @@ class ErasureAudit(_Document):
     blob_bytes_deleted: int
     evicted_from: list[str]
     error_summary: dict[str, str]
+    reason: Literal["request", "retention"] | None = Field(
+        None, description="request: DELETE /speakers/{id}; retention: the tenant's retention period ran out"
+    )
     prev_hash: str
     row_hash: str
 

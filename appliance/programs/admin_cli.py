@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import sqlite_utils
 from cryptography.hazmat.primitives import serialization
 
 from appliance.programs.backup import BackupError, backup, restore
@@ -14,6 +15,8 @@ from appliance.settings import Settings, load_settings
 from appliance.tls import TlsFiles, ensure_ca, fingerprint
 from edge_server.access.scopes import unknown_scopes
 from edge_server.access.tenancy import create_key, create_tenant, find_tenant, revoke_key
+from edge_server.speakers.retention import due
+from edge_server.storage import policies
 from edge_server.storage.audit import AuditSeal, verify
 from edge_server.storage.db import open_database
 
@@ -43,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     audit_parser.add_parser(
         "verify", parents=[common], help="walk the erasure audit hash chain; exit 1 on the first broken link"
     )
+    retention_parser = sub.add_parser("retention").add_subparsers(dest="action", required=True)
+    due_parser = retention_parser.add_parser(
+        "due", parents=[common], help="dry run: the speakers the retention job would erase now (changes nothing)"
+    )
+    due_parser.add_argument("--tenant", default=None, help="tenant id or name (default: every tenant)")
     ca = sub.add_parser("ca").add_subparsers(dest="action", required=True)
     ca.add_parser("export", parents=[common], help="print the appliance CA certificate (PEM) for clients to trust")
     backup_parser = sub.add_parser("backup", parents=[common], help="archive the data dir while the appliance runs")
@@ -83,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"BROKEN{where}: {result.reason}")
                 return 1
             print(f"OK: {result.rows} erasure audit rows, head {result.head}")
+        elif args.area == "retention":
+            return _retention_due(db, settings, args.tenant)
         elif args.area == "tenant":
             try:
                 print(create_tenant(db, args.name))
@@ -112,6 +122,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"revoked {args.key_id}", file=sys.stderr)
     finally:
         db.conn.close()
+    return 0
+
+
+def _retention_due(db: sqlite_utils.Database, settings: Settings, tenant: str | None) -> int:
+    """Print the speakers whose retention ran out, per tenant; the running appliance's job erases them."""
+    if tenant is not None:
+        tenant_id = find_tenant(db, tenant)
+        if tenant_id is None:
+            print(f"error: no tenant {tenant!r}", file=sys.stderr)
+            return 1
+        tenant_ids = [tenant_id]
+    else:
+        tenant_ids = [row[0] for row in db.execute("SELECT id FROM tenants ORDER BY created_at").fetchall()]
+    total = 0
+    for tenant_id in tenant_ids:
+        days = policies.read(db, tenant_id, settings.consent).retention_days
+        for row in due(db, tenant_id, settings.consent):
+            total += 1
+            print(f"{tenant_id}\t{row['id']}\t{row['display_name']}\tlast active {row['last_active_at']}"
+                  f"\t(retention {days} d)")  # fmt: skip
+    print(f"{total} speaker(s) due for erasure; the appliance's retention job erases them (nothing changed)",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 

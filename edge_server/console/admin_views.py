@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.contract.documents import KeyRequest
+from appliance.contract.documents import KeyRequest, PolicyUpdate
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.tenancy import create_key, key_rows, revoke_key
@@ -15,9 +15,10 @@ from edge_server.console.pages import LIST_LIMIT, PREFIX, page, render
 from edge_server.console.sessions import ConsoleSession
 from edge_server.errors import ApiError, validated
 from edge_server.routes.keys import checked_request, revocable
-from edge_server.speakers import consents
+from edge_server.speakers import consents, retention
 from edge_server.storage import audit as erasure_log
-from edge_server.streaming.policy import BACKENDS, get_policy, set_policy, unavailable_choice
+from edge_server.storage import policies
+from edge_server.streaming.policy import BACKENDS, unavailable_choice
 
 routes = web.RouteTableDef()
 
@@ -87,15 +88,20 @@ async def key_revoke(request: web.Request, session: ConsoleSession) -> web.Respo
 
 
 def _policy_page(request: web.Request, session: ConsoleSession, notice: str | None = None) -> web.Response:
-    settings = request.app[appkeys.SETTINGS]
+    app = request.app
+    settings = app[appkeys.SETTINGS]
+    tenant_id = session.principal.tenant_id
+    changes, _ = policies.change_page(app[appkeys.DB], tenant_id, LIST_LIMIT)
     return render(
         request,
         "policy.html",
         session,
-        policy=get_policy(request.app[appkeys.DB], session.principal.tenant_id),
+        policy=policies.read(app[appkeys.DB], tenant_id, settings.consent),
         backends=BACKENDS,
-        unavailable={b: unavailable_choice(b, request.app[appkeys.RELAY].configured) for b in BACKENDS},
+        unavailable={b: unavailable_choice(b, app[appkeys.RELAY].configured) for b in BACKENDS},
         thresholds=settings.diarization.model_dump(),
+        due=retention.due(app[appkeys.DB], tenant_id, settings.consent),
+        changes=changes,
         notice=notice,
     )
 
@@ -103,21 +109,31 @@ def _policy_page(request: web.Request, session: ConsoleSession, notice: str | No
 @routes.get(f"{PREFIX}/policy")
 @page(auth.ADMIN)
 async def policy(request: web.Request, session: ConsoleSession) -> web.Response:
-    """Which backend serves the tenant, and the diarization thresholds in force."""
+    """The tenant's backend, consent checks and retention (with its dry run), and the thresholds in force."""
     return _policy_page(request, session)
 
 
 @routes.post(f"{PREFIX}/policy")
 @page(auth.ADMIN, form=True)
 async def policy_update(request: web.Request, session: ConsoleSession) -> web.Response:
-    """Change the tenant's backend."""
-    backend = (await request.post()).get("backend")
-    if backend not in BACKENDS:
-        raise ApiError(422, "invalid_field", f"backend must be one of {', '.join(BACKENDS)}")
-    if (why := unavailable_choice(str(backend), request.app[appkeys.RELAY].configured)) is not None:
+    """Change the tenant's policy fields (each change is audited)."""
+    form = await request.post()
+    fields = {name: form.get(name) for name in policies.FIELDS if form.get(name) not in (None, "")}
+    update = validated(PolicyUpdate, {k: str(v) for k, v in fields.items()})
+    if update.backend is not None and (
+        why := unavailable_choice(update.backend, request.app[appkeys.RELAY].configured)
+    ):
         return _policy_page(request, session, notice=f"Not changed: {why}.")
-    set_policy(request.app[appkeys.DB], session.principal.tenant_id, str(backend), session.principal.key_id)
-    return _policy_page(request, session, notice=f"Backend set to {backend}.")
+    app = request.app
+    before = policies.read(app[appkeys.DB], session.principal.tenant_id, app[appkeys.SETTINGS].consent)
+    after = policies.update(
+        app[appkeys.DB], session.principal.tenant_id, update.model_dump(exclude_none=True), session.principal.key_id,
+        app[appkeys.SETTINGS].consent,
+    )  # fmt: skip
+    said = {"backend": "Backend set to {}.", "consent_checks": "Consent checks set to {}.",
+            "retention_days": "Retention set to {} days."}  # fmt: skip
+    changed = [said[f].format(getattr(after, f)) for f in policies.FIELDS if getattr(before, f) != getattr(after, f)]
+    return _policy_page(request, session, notice=" ".join(changed) or "No change.")
 
 
 # -- health -------------------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from aiohttp import web
 
 from appliance import node_registry
 from appliance.contract import BASE, DEFAULT_LIMIT, MAX_LIMIT
-from appliance.contract.documents import Node
+from appliance.contract.documents import Node, RetentionDue
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.errors import invalid_field, json_response
-from edge_server.speakers import consents
-from edge_server.storage import audit
+from edge_server.speakers import consents, retention
+from edge_server.storage import audit, policies
 
 routes = web.RouteTableDef()
 
@@ -68,6 +68,25 @@ async def consent_log(request: web.Request) -> web.Response:
     principal = authorize(request, auth.ADMIN)
     rows, following = consents.page(request.app[appkeys.DB], principal.tenant_id, *_page_args(request))
     return json_response(rows, next_cursor=_cursor(following))
+
+
+@routes.get(f"{BASE}/audit/policy")
+async def policy_log(request: web.Request) -> web.Response:
+    """The tenant's policy changes (backend, consent checks, retention), newest first."""
+    principal = authorize(request, auth.ADMIN)
+    rows, following = policies.change_page(request.app[appkeys.DB], principal.tenant_id, *_page_args(request))
+    return json_response(rows, next_cursor=_cursor(following))
+
+
+@routes.get(f"{BASE}/retention")
+async def retention_due(request: web.Request) -> web.Response:
+    """Dry run of the retention job: the tenant's speakers it would erase now, oldest first."""
+    principal = authorize(request, auth.ADMIN)
+    app = request.app
+    rows = retention.due(app[appkeys.DB], principal.tenant_id, app[appkeys.SETTINGS].consent)
+    due = [RetentionDue(speaker_id=str(r["id"]), display_name=str(r["display_name"]),
+                        last_active_at=str(r["last_active_at"])) for r in rows]  # fmt: skip
+    return json_response(due)
 
 
 @routes.get(f"{BASE}/audit/erasures")

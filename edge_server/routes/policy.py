@@ -9,8 +9,9 @@ from appliance.contract.documents import PolicyUpdate
 from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
-from edge_server.errors import ApiError, json_body, json_response
-from edge_server.streaming.policy import get_policy, set_policy, unavailable_choice
+from edge_server.errors import ApiError, invalid_field, json_body, json_response
+from edge_server.storage import policies
+from edge_server.streaming.policy import unavailable_choice
 
 routes = web.RouteTableDef()
 
@@ -19,14 +20,21 @@ routes = web.RouteTableDef()
 async def read_policy(request: web.Request) -> web.Response:
     """The tenant's transcription policy."""
     principal = authorize(request, auth.ADMIN)
-    return json_response(get_policy(request.app[appkeys.DB], principal.tenant_id))
+    app = request.app
+    return json_response(policies.read(app[appkeys.DB], principal.tenant_id, app[appkeys.SETTINGS].consent))
 
 
 @routes.put(f"{BASE}/policy")
 async def write_policy(request: web.Request) -> web.Response:
-    """Set ``{"backend": "auto" | "A" | "B"}``."""
+    """Change ``backend``, ``consent_checks`` and/or ``retention_days``; every change is logged."""
     principal = authorize(request, auth.ADMIN)
-    backend = (await json_body(request, PolicyUpdate)).backend
-    if (why := unavailable_choice(backend, request.app[appkeys.RELAY].configured)) is not None:
+    update = await json_body(request, PolicyUpdate)
+    changes = update.model_dump(exclude_none=True)
+    if not changes:
+        raise invalid_field("backend", "send at least one of backend, consent_checks, retention_days")
+    app = request.app
+    if update.backend is not None and (why := unavailable_choice(update.backend, app[appkeys.RELAY].configured)):
         raise ApiError(422, "backend_unavailable", why, {"field": "backend"})
-    return json_response(set_policy(request.app[appkeys.DB], principal.tenant_id, backend, principal.key_id))
+    defaults = app[appkeys.SETTINGS].consent
+    policy = policies.update(app[appkeys.DB], principal.tenant_id, changes, principal.key_id, defaults)
+    return json_response(policy)

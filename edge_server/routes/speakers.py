@@ -16,6 +16,7 @@ from edge_server.access.scopes import Principal
 from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
 from edge_server.routes.forms import idempotency_key, read_form
 from edge_server.speakers import store as speaker_store
+from edge_server.speakers import subject_access
 from edge_server.speakers.enrollment import enroll
 from edge_server.speakers.erasure import deleted_error, erase
 from edge_server.speakers.warming import enrolled_on, rewarm
@@ -87,6 +88,21 @@ async def delete_speaker(request: web.Request) -> web.Response:
     principal = authorize(request, auth.ENROLL)
     receipt = await erase(request.app, principal, request.match_info["speaker_id"])
     return json_response(receipt)
+
+
+@routes.get(f"{BASE}/speakers/{{speaker_id}}/export")
+async def export_speaker(request: web.Request) -> web.Response:
+    """GDPR Art. 15: everything held about the speaker, as one ZIP archive (the export is audited)."""
+    principal = authorize(request, auth.ENROLL)
+    data, export_id = subject_access.build(request.app, principal, request.match_info["speaker_id"])
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{request.match_info["speaker_id"]}-{export_id}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @routes.get(f"{BASE}/speakers/{{speaker_id}}/warm")

@@ -6,12 +6,13 @@ import hashlib
 
 import sqlite_utils
 
+from appliance.contract.consent import ConsentVerification
 from appliance.contract.documents import ConsentAudit
 from edge_server.storage.db import newest_first
 
-_COLUMNS = (
+COLUMNS = (
     "rowid, id, speaker_id, user_full_name, stated_purpose, consent_text, consent_audio_sha256, "
-    "reference_audio_sha256, enrolled_by_key_id, recorded_at"
+    "reference_audio_sha256, enrolled_by_key_id, recorded_at, verification"
 )
 
 
@@ -26,6 +27,7 @@ def record(
     consent_text: str,
     consent_audio: bytes,
     reference_audio: bytes,
+    verification: ConsentVerification,
     enrolled_by_key_id: str,
     recorded_at: str,
 ) -> None:
@@ -42,6 +44,7 @@ def record(
             "reference_audio_sha256": hashlib.sha256(reference_audio).hexdigest(),
             "enrolled_by_key_id": enrolled_by_key_id,
             "recorded_at": recorded_at,
+            "verification": verification.model_dump_json(),
         }
     )
 
@@ -50,6 +53,14 @@ def page(
     db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
 ) -> tuple[list[ConsentAudit], int | None]:
     """A tenant's consent records newest first, and the position the next page starts before."""
-    sql = f"SELECT {_COLUMNS} FROM consent_records WHERE tenant_id = ?"
+    sql = f"SELECT {COLUMNS} FROM consent_records WHERE tenant_id = ?"
     rows, following = newest_first(db, sql, [tenant_id], "rowid", limit, before)
-    return [ConsentAudit.model_validate({k: v for k, v in row.items() if k != "rowid"}) for row in rows], following
+    return [audit_row(row) for row in rows], following
+
+
+def audit_row(row: dict[str, object]) -> ConsentAudit:
+    """A ``consent_records`` row as the API shows it."""
+    fields = {k: v for k, v in row.items() if k not in ("rowid", "verification")}
+    raw = row.get("verification")
+    verification = ConsentVerification.model_validate_json(str(raw)) if raw else None
+    return ConsentAudit.model_validate({**fields, "verification": verification})

@@ -32,11 +32,11 @@ from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
 from edge_server.errors import ApiError
-from edge_server.speakers import consents
+from edge_server.speakers import consent_check, consents
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers.erasure import deleted_error
-from edge_server.speakers.voices import find_duplicates, record_duplicates
-from edge_server.storage import embedding_cache
+from edge_server.speakers.voices import duplicates_in, record_duplicates
+from edge_server.storage import embedding_cache, policies
 from edge_server.storage.disk import ensure_room
 from models.audio import AudioError, DecodedAudio, decode
 from models.preflight import Report, Role, preflight
@@ -183,11 +183,18 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
         )
 
     tenant_id = principal.tenant_id
+    ensure_room(settings, len(form.reference) + len(form.consent))
+    embedded = await _embedded(app, tenant_id, reference.speech)
+    policy = policies.read(db, tenant_id, settings.consent).consent_checks
+    verification = await consent_check.verify(
+        app, policy, form, embedded, consent.speech, consent.audio.samples, tenant_id
+    )
+    if (refused := consent_check.refusal(verification)) is not None:
+        raise refused
+    duplicates = duplicates_in(app, tenant_id, embedded.windows) if embedded is not None else []
     speaker_id = new_id("spk")
     consent_id = new_id("cns")
     now = utc_now()
-    ensure_room(settings, len(form.reference) + len(form.consent))
-    duplicates = await _duplicates_of(app, tenant_id, reference.speech)
     stored = []
     try:
         stored.append(await asyncio.to_thread(blobs.put, tenant_id, "reference", form.reference))
@@ -211,6 +218,7 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                     "created_by_key_id": principal.key_id,
                     "created_at": now,
                     "updated_at": now,
+                    "last_active_at": now,
                     "deleted_at": None,
                 },
             )
@@ -224,6 +232,7 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
                 consent_text=form.consent_text,
                 consent_audio=form.consent,
                 reference_audio=form.reference,
+                verification=verification,
                 enrolled_by_key_id=principal.key_id,
                 recorded_at=now,
             )
@@ -255,7 +264,7 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
     row = speaker_store.get_row(db, tenant_id, speaker_id)
     assert row is not None
     enrolled_on = sorted(node for node, r in results.items() if r.ok)
-    notes = [note or fanout_note(row["enrollment_status"], results)]
+    notes = [note or fanout_note(row["enrollment_status"], results), consent_check.note(verification)]
     if duplicates:
         notes.append(duplicate_note(duplicates))
     return speaker_store.document(row, enrolled_on).model_copy(
@@ -272,13 +281,13 @@ def duplicate_note(found: list[PossibleDuplicate]) -> str:
     )
 
 
-async def _duplicates_of(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[PossibleDuplicate]:
-    """Likely duplicates of a new reference; best effort: an unreachable node or Redis never blocks enrollment."""
+async def _embedded(app: web.Application, tenant_id: str, speech: np.ndarray) -> consent_check.Embedded | None:
+    """The reference embedded and scored by a node (consent check, duplicates); None when no node can."""
     try:
-        return await find_duplicates(app, tenant_id, speech)
-    except Exception as exc:
-        log.warning("the duplicate check was skipped: %s", exc)
-        return []
+        return await consent_check.embed_on_node(app, tenant_id, speech)
+    except Exception as exc:  # Redis or the nodes unreachable: the policy decides what that means
+        log.warning("no node could embed the reference: %s", exc)
+        return None
 
 
 async def _existing(app: web.Application, row: dict[str, Any]) -> Speaker:

@@ -34,8 +34,8 @@ def deleted_error(audit_id: str | None) -> ApiError:
     return ApiError(410, "speaker_deleted", "this speaker was erased", {"audit_id": audit_id})
 
 
-def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> None:
-    """Step 1, one transaction: mark deleted, scrub the profile, and record the job."""
+def tombstone(app: web.Application, principal: Principal, speaker_id: str, reason: str = "request") -> None:
+    """Step 1, one transaction: mark deleted, scrub the profile, record the job (reason: request | retention)."""
     db = app[appkeys.DB]
     row = speaker_store.erasure_target(db, principal.tenant_id, speaker_id)
     if row is None:
@@ -56,6 +56,7 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str) -> No
                 "requested_at": now,
                 "state": "tombstoned",
                 "blob_ids": json.dumps(blob_ids),
+                "reason": reason,
             }
         )
 
@@ -131,6 +132,7 @@ def record(app: web.Application, job: dict[str, Any]) -> None:
                 "blob_bytes_deleted": job["blob_bytes_deleted"],
                 "evicted_from": job["evicted_from"],
                 "error_summary": job["error_summary"],
+                "reason": job["reason"],
             },
             seal,
         )
@@ -189,9 +191,9 @@ async def purge_owed_wal(app: web.Application) -> None:
         purge_freed_pages(app)
 
 
-async def erase(app: web.Application, principal: Principal, speaker_id: str) -> ErasureReceipt:
+async def erase(app: web.Application, principal: Principal, speaker_id: str, reason: str = "request") -> ErasureReceipt:
     """The whole erasure of one speaker, acknowledged only once every step is durable."""
-    tombstone(app, principal, speaker_id)
+    tombstone(app, principal, speaker_id, reason)
     receipt = await complete(app, speaker_id)
     app[appkeys.METRICS].erasures.inc()
     return receipt

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import sqlite_utils
 
 from appliance.clock import utc_now
+from appliance.contract.consent import ConsentVerification
 from appliance.contract.documents import ConsentSummary, Preflight, Speaker
 from edge_server.cluster import NodeResult
 
@@ -74,7 +76,7 @@ SPEAKER_COLUMNS = (
     "s.id, s.tenant_id, s.display_name, s.language_primary, s.description, s.enrollment_status, "
     "s.status_reason, s.preflight, s.created_at, s.deleted_at, s.erasure_audit_id, c.id AS consent_id, "
     "c.recorded_at, "
-    "c.consent_audio_sha256, c.reference_audio_sha256"
+    "c.consent_audio_sha256, c.reference_audio_sha256, c.verification, s.last_active_at"
 )
 SPEAKER_FROM = "speakers s JOIN consent_records c ON c.id = s.consent_id"
 
@@ -147,6 +149,7 @@ def document(row: Mapping[str, Any], enrolled_on: list[str]) -> Speaker:
             recorded_at=row["recorded_at"],
             consent_audio_sha256=row["consent_audio_sha256"],
             reference_audio_sha256=row["reference_audio_sha256"],
+            verification=ConsentVerification.model_validate_json(row["verification"]) if row["verification"] else None,
         ),
         preflight=Preflight.model_validate_json(row["preflight"]),
     )
@@ -240,3 +243,29 @@ def ready_names(db: sqlite_utils.Database, tenant_id: str) -> dict[str, str]:
         [tenant_id],
     )
     return {r["id"]: r["display_name"] for r in rows}
+
+
+#: A speaker's last use is written at most this often (seconds): retention counts in days.
+TOUCH_EVERY_S = 3600.0
+
+
+class LastUse:
+    """Writes a speaker's last interaction when a stream names it, at most once an hour per speaker."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self._written: dict[str, float] = {}
+
+    def touch(self, speaker_ids: Iterable[str]) -> None:
+        """These speakers were just named."""
+        now = time.monotonic()
+        stale = [s for s in speaker_ids if now - self._written.get(s, -TOUCH_EVERY_S) >= TOUCH_EVERY_S]
+        if not stale:
+            return
+        stamp = utc_now()
+        with self.db.atomic():
+            for speaker_id in stale:
+                self.db.execute(
+                    "UPDATE speakers SET last_active_at = ? WHERE id = ? AND deleted_at IS NULL", [stamp, speaker_id]
+                )
+                self._written[speaker_id] = now

@@ -54,6 +54,11 @@ class TenantVoices:
         ready = speaker_store.ready_names(self.app[appkeys.DB], self.tenant_id)
         return {speaker_id: name for speaker_id, name in ready.items() if speaker_id not in erasing}
 
+    def named(self, speaker_ids: set[str]) -> None:
+        """These speakers were named in a stream: their retention period starts again."""
+        if speaker_ids:
+            self.app[appkeys.LAST_USE].touch(speaker_ids)
+
     def same_voice(self, live: dict[str, str]) -> dict[str, frozenset[str]]:
         """Live speaker id -> its other live profiles of the same voice."""
         return same_voice_groups(self.app[appkeys.DB], self.tenant_id, set(live))
@@ -80,21 +85,13 @@ class TenantVoices:
         return None
 
 
-async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarray) -> list[PossibleDuplicate]:
-    """The tenant's live profiles that ``speech`` (a reference) scores at least ``duplicate_warn`` against.
+def duplicates_in(app: web.Application, tenant_id: str, windows: list[Window]) -> list[PossibleDuplicate]:
+    """The tenant's live profiles that a reference's windows (as a node scored them) reach ``duplicate_warn`` against.
 
-    One node embeds the whole reference and scores it against every profile it holds (a duplicate
-    that no online node holds is not found; the check is best effort and never blocks enrollment).
+    The node scored the windows against every profile it holds (a duplicate that no online node
+    holds is not found; the check is best effort and never blocks enrollment).
     """
     threshold = app[appkeys.SETTINGS].diarization.duplicate_warn
-    cluster = app[appkeys.CLUSTER]
-    for node in (await cluster.candidates())[:2]:
-        result = await cluster.identify(node, tenant_id, speech)
-        if result.ok and result.body is not None:
-            windows = windows_of(result.body)
-            break
-    else:
-        return []
     if not windows or not windows[0].scores:
         return []
     scores = merge(windows).scores
@@ -103,7 +100,6 @@ async def find_duplicates(app: web.Application, tenant_id: str, speech: np.ndarr
         return []
     known = speaker_store.names(app[appkeys.DB], tenant_id, close)
     found = [PossibleDuplicate(speaker_id=s, display_name=name, score=round(close[s], 3)) for s, name in known.items()]
-
     return sorted(found, key=lambda d: -d.score)
 
 

@@ -47,8 +47,14 @@ CHAINED = (
 
 
 def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the row's chained columns (canonical JSON)."""
-    content = json.dumps([row[c] for c in CHAINED], ensure_ascii=False, separators=(",", ":"))
+    """SHA-256 over the previous hash and the row's chained columns (canonical JSON).
+
+    ``reason`` (added with migration 0009) is chained when present, so older rows hash as they did.
+    """
+    values = [row[c] for c in CHAINED]
+    if row.get("reason") is not None:
+        values.append(row["reason"])
+    content = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}|{content}".encode()).hexdigest()
 
 
@@ -135,9 +141,13 @@ def _walk(db: sqlite_utils.Database, seal: AuditSeal) -> Verification:
     expected_seq = 1
     count = 0
     keyed = False
-    for row in db.query(f"SELECT {', '.join(CHAINED)}, prev_hash, row_hash, mac FROM erasure_audit ORDER BY seq"):
+    for row in db.query(
+        f"SELECT {', '.join(CHAINED)}, reason, prev_hash, row_hash, mac FROM erasure_audit ORDER BY seq"
+    ):
         count += 1
-        if any(not isinstance(row[c], str | int | type(None)) for c in (*CHAINED, "prev_hash", "row_hash", "mac")):
+        if any(
+            not isinstance(row[c], str | int | type(None)) for c in (*CHAINED, "reason", "prev_hash", "row_hash", "mac")
+        ):
             return Verification(False, count, prev, row["seq"], "holds a value of the wrong type")
         if row["seq"] != expected_seq:
             return Verification(False, count, prev, expected_seq, f"missing (the next row is {row['seq']})")
@@ -198,7 +208,8 @@ def page(
     """A tenant's erasure rows newest first, and the sequence number the next page starts before."""
     sql = (
         "SELECT seq, id, speaker_id, consent_id, requested_by_key_id, requested_at, completed_at, blob_ids, "
-        "blob_bytes_deleted, evicted_from, error_summary, prev_hash, row_hash FROM erasure_audit WHERE tenant_id = ?"
+        "blob_bytes_deleted, evicted_from, error_summary, reason, prev_hash, row_hash FROM erasure_audit "
+        "WHERE tenant_id = ?"
     )
     rows, following = newest_first(db, sql, [tenant_id], "seq", limit, before)
     for row in rows:

@@ -9,14 +9,15 @@ from aiohttp import web
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.speakers.voices import TenantVoices
-from edge_server.streaming.policy import choose_backend, get_policy
+from edge_server.storage import policies
+from edge_server.streaming.policy import choose_backend
 from edge_server.streaming.session import Transcription
 from edge_server.streaming.transcribers import PhraseTranscriber, RelayTranscriber
 
 
 def backend_for(app: web.Application, tenant_id: str) -> Literal["A", "B"]:
     """The backend the tenant's policy picks now; `NoBackend` when none can serve."""
-    policy = str(get_policy(app[appkeys.DB], tenant_id)["backend"])
+    policy = policies.read(app[appkeys.DB], tenant_id, app[appkeys.SETTINGS].consent).backend
     return choose_backend(policy, app[appkeys.ASR] is not None, app[appkeys.RELAY].configured)
 
 

@@ -341,6 +341,8 @@ class Transcription:
             labels, provisional = piece.labels(self._speakers, live, self._diarization)
         frames = piece.frames(labels, provisional, self.segments)
         self.segments += sum(isinstance(f, DeltaFrame) for f in frames)
+        if self._voices is not None:
+            self._voices.named({f.speaker_id for f in frames if isinstance(f, DeltaFrame) and f.speaker_id})
         return frames
 
     def _timed(self, words: list[Word]) -> None:

@@ -22,7 +22,7 @@ from gui import audio
 from gui.bridge import DesktopContext
 from gui.client import ApiFailure
 from gui.recording import RecordingPanel
-from gui.viewmodels import advice, consent_text, duplicate_warning, explain
+from gui.viewmodels import advice, consent_summary, consent_text, duplicate_warning, explain
 
 
 class EnrollTab(QWidget):
@@ -139,6 +139,7 @@ class EnrollTab(QWidget):
             f"{speaker['display_name']} is {speaker['enrollment_status']} (on {nodes})."
             + (" " + " ".join(advice(warnings)) if warnings else "")
             + (f"\n{duplicate_warning(speaker)}" if speaker.get("possible_duplicates") else "")
+            + (f"\n{summary}" if (summary := consent_summary(speaker)) else "")
         )
         self.enrolled.emit()
         if speaker["enrollment_status"] == "pending":

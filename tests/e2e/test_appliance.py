@@ -21,7 +21,7 @@ import pytest
 from appliance.contract import BASE
 from models.audio import encode
 from tests.appliance_process import Appliance
-from tests.support import ENROLL_FIELDS, FORMATS, enrollment_audio, sample_speakers, upsample
+from tests.support import CONSENT_SAID, FORMATS, enroll_fields, enrollment_audio, sample_speakers, upsample
 
 CURL_REQUEST = """curl -s -X POST "$SCAIGRID_HOST/v1/modules/scaiecho/speakers" \\
   -H "Authorization: Bearer $SCAIGRID_API_KEY" \\
@@ -47,17 +47,25 @@ def test_the_readme_curl_request(appliance: Appliance, tmp_path: Path) -> None:
     (tmp_path / "alice-reference.wav").write_bytes(encode(reference, "wav"))
     (tmp_path / "alice-consent.wav").write_bytes(encode(consent, "wav"))
     env = {**os.environ, "SCAIGRID_HOST": appliance.url, "SCAIGRID_API_KEY": appliance.key}
-    done = subprocess.run(["bash", "-c", CURL_REQUEST], cwd=tmp_path, env=env, capture_output=True, text=True)
+    # the consent check hears what this consent recording says, so the request sends those words
+    request = CURL_REQUEST.replace(
+        "I, Alice Example, consent to ScaiEcho enrolling my voice for diarization.", CONSENT_SAID["speaker90"]
+    )
+    done = subprocess.run(["bash", "-c", request], cwd=tmp_path, env=env, capture_output=True, text=True)
     speaker = json.loads(done.stdout)["data"]
     assert speaker["enrollment_status"] == "ready"
     assert speaker["enrolled_on"] == ["node-1", "node-2"]
     assert speaker["preflight"]["passed"] is True
     assert speaker["display_name"] == "Alice Example"
+    verification = speaker["consent"]["verification"]
+    assert verification["policy"] == "enforce" and verification["passed"] is True
 
 
-async def post_enrollment(appliance: Appliance, reference: bytes, consent: bytes, fmt: str) -> tuple[int, dict]:
+async def post_enrollment(
+    appliance: Appliance, reference: bytes, consent: bytes, fmt: str, speaker: str = "speaker90"
+) -> tuple[int, dict]:
     data = aiohttp.FormData()
-    for name, value in ENROLL_FIELDS.items():
+    for name, value in enroll_fields(speaker).items():
         data.add_field(name, value)
     data.add_field("reference", reference, filename=f"reference.{fmt}")
     data.add_field("consent", consent, filename=f"consent.{fmt}")
@@ -81,6 +89,7 @@ async def test_enroll_sample_speakers_in_every_format(appliance: Appliance, fmt:
         encode(reference, fmt, sample_rate=rate, channels=channels),
         encode(consent, fmt, sample_rate=rate, channels=channels),
         fmt,
+        sample_speakers()[speaker_index],
     )
     assert status == 201, body
     speaker = body["data"]
@@ -142,12 +151,21 @@ def test_no_node_pending_then_ready_when_a_node_starts(tmp_path: Path) -> None:
     node = None
     try:
         app.wait_for(r"ScaiEcho ready: 0/0")
-        reference, consent = enrollment_audio(sample_speakers()[1])
-        status, body = asyncio.run(post_enrollment(app, encode(reference, "wav"), encode(consent, "wav"), "wav"))
+        speaker_label = sample_speakers()[1]
+        reference, consent = (encode(x, "wav") for x in enrollment_audio(speaker_label))
+        # no node can compare the voices: the default policy (enforce) refuses, and stores nothing
+        status, body = asyncio.run(post_enrollment(app, reference, consent, "wav", speaker_label))
+        assert status == 503 and body["error"]["code"] == "consent_check_unavailable", body
+        assert app.get_json("/speakers")[1]["data"] == []
+        # an admin who accepts unverified consent for now switches the tenant to warn
+        assert app.get_json("/policy", "PUT", {"consent_checks": "warn"})[0] == 200
+        status, body = asyncio.run(post_enrollment(app, reference, consent, "wav", speaker_label))
         assert status == 201
         speaker = body["data"]
         assert speaker["enrollment_status"] == "pending"
-        assert speaker["note"] == "no pyannote node is online; the profile stays pending until one is"
+        assert speaker["note"].startswith("no pyannote node is online; the profile stays pending until one is")
+        assert speaker["consent"]["verification"]["speaker"]["status"] == "skipped"
+        assert speaker["consent"]["verification"]["text"]["status"] == "passed"
 
         node = subprocess.Popen(
             [str(Path(sys.executable).parent / "scaiecho-node"), "--node-id", "node-1",

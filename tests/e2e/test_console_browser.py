@@ -55,7 +55,7 @@ async def enroll_all(app: Appliance, people: list[tuple[str, str, str]]) -> list
         created = []
         for key, name, speaker in people:
             reference, consent = enrollment_audio(speaker)
-            created.append(await enroll(http, app.url, key, name, reference, consent))
+            created.append(await enroll(http, app.url, key, name, reference, consent, speaker))
         return created
 
 

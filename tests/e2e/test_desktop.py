@@ -127,8 +127,20 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     assert enroll_tab.consent_panel.samples is None and "record it again" in enroll_tab.consent_panel.status.text()
     record(qtbot, enroll_tab.consent_panel, 4.0)
     shown = enroll_tab.consent_edit.toPlainText().strip()  # the server trims surrounding white space
+    # the fake microphone plays the caller's call, not the consent statement: the appliance
+    # refuses it (enforce, the default) and the client says what to redo
+    click(qtbot, enroll_tab.enroll_button)
+    qtbot.waitUntil(lambda: enroll_tab.enroll_status.text() != "Uploading…", timeout=60_000)
+    refused = enroll_tab.enroll_status.text()
+    # the words are always wrong; 4 s of phone speech may also score under the voice threshold, and
+    # the voice is checked first: either way the person is told to record the consent again
+    assert "ecord the consent again" in refused, refused
+    assert appliance.get_json("/speakers")[1]["data"] == []
+    # an admin who accepts such consent records for now sets the tenant's checks to warn
+    assert appliance.get_json("/policy", "PUT", {"consent_checks": "warn"})[0] == 200
     click(qtbot, enroll_tab.enroll_button)
     qtbot.waitUntil(lambda: "Caller 90 is ready" in enroll_tab.enroll_status.text(), timeout=60_000)
+    assert "Consent NOT verified (enrolled under the warn policy)" in enroll_tab.enroll_status.text()
     consents = appliance.get_json("/audit/consents")[1]["data"]
     assert [(c["user_full_name"], c["consent_text"]) for c in consents] == [("Caller Ninety Example", shown)]
 
@@ -190,9 +202,10 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
 
 
 async def enroll_over_http(appliance: Appliance, name: str) -> dict[str, object]:
-    reference, consent = enrollment_audio(sample_speakers()[1])
+    speaker = sample_speakers()[1]
+    reference, consent = enrollment_audio(speaker)
     async with aiohttp.ClientSession() as http:
-        return await enroll(http, appliance.url, appliance.key, name, reference, consent)
+        return await enroll(http, appliance.url, appliance.key, name, reference, consent, speaker)
 
 
 def test_the_window_stays_responsive_when_the_appliance_hangs_or_is_gone(qtbot: QtBot, fake_mic: Path) -> None:

@@ -35,7 +35,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "live_tran
 async def enroll_speaker(appliance: Appliance, label: str) -> str:
     reference, consent = enrollment_audio(label)
     async with aiohttp.ClientSession() as http:
-        created = await enroll(http, appliance.url, appliance.key, f"Caller {label[-2:]}", reference, consent)
+        created = await enroll(http, appliance.url, appliance.key, f"Caller {label[-2:]}", reference, consent, label)
     assert created["enrollment_status"] == "ready"
     return str(created["display_name"])
 

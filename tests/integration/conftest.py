@@ -94,6 +94,8 @@ def make_settings(data_dir: Path, redis_url: str, secret: Path, **overrides: obj
         "redis": {"url": redis_url},
         "enrollment": {"reconcile_interval_s": 0.2},
         "models": {"load_asr": False},  # tests/integration/test_asr.py covers the engine
+        # without Whisper the text check cannot run; test_consent_checks.py runs both checks
+        "consent": {"checks": "off"},
     }
     values.update(overrides)
     return load_settings(data_dir, overrides=values)

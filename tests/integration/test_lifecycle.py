@@ -507,7 +507,7 @@ def _rehash_from(conn: sqlite3.Connection, seq: int) -> None:
     conn.row_factory = sqlite3.Row
     prev = conn.execute("SELECT row_hash FROM erasure_audit WHERE seq = ?", [seq - 1]).fetchone()[0]
     for row in conn.execute("SELECT * FROM erasure_audit WHERE seq >= ? ORDER BY seq", [seq]).fetchall():
-        new = row_hash(prev, {c: row[c] for c in CHAINED})
+        new = row_hash(prev, {c: row[c] for c in (*CHAINED, "reason")})
         conn.execute("UPDATE erasure_audit SET prev_hash = ?, row_hash = ? WHERE seq = ?", [prev, new, row["seq"]])
         prev = new
     conn.commit()
@@ -536,7 +536,7 @@ async def test_audit_verify_catches_what_a_plain_hash_chain_cannot(cell: Cell, a
         conn.execute(
             "INSERT INTO erasure_audit SELECT 4, 'era_forged', tenant_id, speaker_id, consent_id, requested_by_key_id, "
             "requested_at, completed_at, blob_ids, blob_bytes_deleted, evicted_from, error_summary, prev_hash, "
-            "row_hash, NULL FROM erasure_audit WHERE seq = 3"
+            "row_hash, NULL, reason FROM erasure_audit WHERE seq = 3"
         )
         _rehash_from(conn, 4)
     elif attack.startswith("newest row"):

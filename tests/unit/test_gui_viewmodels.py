@@ -11,6 +11,7 @@ from gui.audio import level_dbfs, local_preflight
 from gui.viewmodels import (
     Transcript,
     clock,
+    consent_summary,
     consent_text,
     duplicate_warning,
     explain,
@@ -162,3 +163,26 @@ def test_a_likely_duplicate_is_explained_in_plain_words() -> None:
     assert duplicate_warning({"display_name": "Ada"}) == ""
     text = duplicate_warning({"possible_duplicates": [{"speaker_id": "spk_1", "display_name": "Ada", "score": 0.967}]})
     assert "Ada (0.97)" in text and "erase the profile you do not need" in text
+
+
+def test_a_refused_consent_says_what_to_record_again() -> None:
+    def refused(code: str, **text: object) -> str:
+        return explain(422, {"error": {"code": code, "message": "m", "details": {"text": text}}})
+
+    assert "in their own voice" in refused("consent_speaker_mismatch")
+    said = refused("consent_text_mismatch", heard="hello there", added_negations=[])
+    assert "reading the whole statement aloud" in said and 'heard: "hello there"' in said
+    assert '"not"' in refused("consent_text_mismatch", heard="I do not consent", added_negations=["not"])
+    assert "try again in a minute" in explain(503, {"error": {"code": "consent_check_unavailable", "details": {}}})
+
+
+def test_the_enrolled_speaker_shows_its_consent_proof() -> None:
+    proof = {"policy": "enforce", "passed": True, "speaker": {"status": "passed", "score": 0.91},
+             "text": {"status": "passed", "match_ratio": 0.88}}  # fmt: skip
+    assert consent_summary({"consent": {"verification": proof}}).startswith("Consent verified")
+    warned = {**proof, "policy": "warn", "passed": False,
+              "speaker": {"status": "failed", "score": 0.7, "reason": "another voice"}}  # fmt: skip
+    assert consent_summary({"consent": {"verification": warned}}) == (
+        "Consent NOT verified (enrolled under the warn policy): another voice."
+    )
+    assert consent_summary({"consent": {}}) == ""
