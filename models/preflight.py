@@ -45,6 +45,13 @@ class PreflightSettings(BaseModel):
     warn_snr_db: float = Field(20.0, description="Estimated SNR below this (dB) warns.")
     min_speech_rms_dbfs: float = Field(-50.0, description="Speech level below this (dBFS) is an error.")
     warn_speech_rms_dbfs: float = Field(-40.0, description="Speech level below this (dBFS) warns.")
+    reference_repetition_warn: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="A reference whose speech repeats itself this much (a looped clip) warns: one excerpt "
+        "copied several times names its speaker no better than the excerpt alone. Real references: <= 0.33.",
+    )
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Metrics:
     peak_dbfs: float
     clipping_ratio: float
     snr_db: float | None
+    repetition: float | None = None
     truncated: bool = False
 
 
@@ -120,6 +128,35 @@ def estimate_snr_db(samples: np.ndarray, mask: np.ndarray) -> float | None:
     return float(min(snr, MAX_SNR_DB))
 
 
+#: Repetition is looked for at lags of at least this long (s), over at most the first REPETITION_SPAN_S of speech.
+REPETITION_MIN_LAG_S = 1.5
+REPETITION_SPAN_S = 60.0
+REPETITION_BANDS = 24
+
+
+def repetition(speech: np.ndarray) -> float | None:
+    """How much (n,) float32 16 kHz speech repeats itself: 0-1, None when under 3 s.
+
+    The speech's spectral envelope (log energy in 24 bands every 20 ms, each band's mean removed)
+    is compared with itself shifted by every lag of 1.5 s or more; the result is the best mean
+    frame-to-frame cosine. Natural speech stays near 0.1-0.3 (LibriSpeech and the pyannote sample's
+    references: at most 0.33); a clip looped or pasted twice reaches 0.9-1.0.
+    """
+    x = speech[: int(REPETITION_SPAN_S * SAMPLE_RATE)].astype(np.float64)
+    n = len(x) // FRAME
+    min_lag = int(REPETITION_MIN_LAG_S * SAMPLE_RATE / FRAME)
+    if n < 2 * min_lag:
+        return None
+    frames = x[: n * FRAME].reshape(n, FRAME) * np.hanning(FRAME)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    edges = np.linspace(1, power.shape[1], REPETITION_BANDS + 1).astype(int)[:-1]
+    envelope = np.log(np.add.reduceat(power, edges, axis=1) + 1e-10)
+    envelope -= envelope.mean(axis=0)
+    envelope /= np.linalg.norm(envelope, axis=1, keepdims=True) + 1e-9
+    similarity = envelope @ envelope.T
+    return float(max(np.mean(np.diagonal(similarity, lag)) for lag in range(min_lag, n - min_lag + 1)))
+
+
 def measure(audio: DecodedAudio, regions: list[Region]) -> Metrics:
     """Measure level, clipping, speech duration and SNR of a decoded recording."""
     x = audio.samples
@@ -137,6 +174,7 @@ def measure(audio: DecodedAudio, regions: list[Region]) -> Metrics:
         peak_dbfs=_round(_dbfs(float(np.max(np.abs(x))) ** 2)),
         clipping_ratio=_round(float(np.mean(np.abs(x) >= CLIP_LEVEL)), 5),
         snr_db=None if snr is None else _round(snr, 1),
+        repetition=None if (r := repetition(speech)) is None else _round(r, 3),
         truncated=audio.truncated,
     )
 
@@ -197,6 +235,15 @@ def assess(m: Metrics, role: Role, t: PreflightSettings) -> list[Issue]:
             )
         elif m.snr_db < t.warn_snr_db:
             issues.append(Issue("low_snr", "warning", "Background noise is noticeable; a quieter room helps."))
+    if role == "reference" and m.repetition is not None and m.repetition >= t.reference_repetition_warn:
+        issues.append(
+            Issue(
+                "repetitive",
+                "warning",
+                "The reference repeats the same audio (a looped or pasted clip?). Record natural, varied speech "
+                "- read a paragraph or talk freely - so the speaker is recognised reliably.",
+            )
+        )
     return issues
 
 

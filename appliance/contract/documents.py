@@ -69,6 +69,9 @@ class RecordingPreflight(_Document):
     peak_dbfs: float
     clipping_ratio: float
     snr_db: float | None = None
+    repetition: float | None = Field(
+        None, description="how much the speech repeats itself (0-1; a looped clip is near 1); absent when too short"
+    )
     issues: list[PreflightIssue]
 
 
@@ -100,6 +103,16 @@ class PossibleDuplicate(_Document):
     score: float
 
 
+class AddedReference(_Document):
+    """A reference added to a speaker's profile."""
+
+    id: str
+    speaker_score: float = Field(description="cosine of the new recording to the profile before it was added")
+    threshold: float
+    preflight: RecordingPreflight
+    added_at: str
+
+
 class Speaker(_Document):
     """An enrolled speaker."""
 
@@ -114,6 +127,8 @@ class Speaker(_Document):
     consent: ConsentSummary
     preflight: Preflight
     possible_duplicates: list[PossibleDuplicate] | None = None
+    reference_count: int = Field(1, description="recordings the profile is embedded from (1 + those added)")
+    added_reference: AddedReference | None = Field(None, description="only in the answer to adding one")
     note: str | None = None
 
 
@@ -312,6 +327,12 @@ class EnrollmentForm(_Document):
     consent_text: str = Field(min_length=1, max_length=5000)
     reference: bytes = Field(description="the reference recording (20-30 s of natural speech)")
     consent: bytes = Field(description="the person reading consent_text aloud")
+
+
+class ReferenceForm(_Document):
+    """`POST /speakers/{id}/references`, multipart/form-data: one more recording of the same person."""
+
+    reference: bytes = Field(description="another recording of the enrolled person (any of the enrollment formats)")
 
 
 class TranscriptionForm(_Document):

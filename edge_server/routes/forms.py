@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from appliance.contract.documents import EnrollmentForm
+from appliance.contract.documents import EnrollmentForm, ReferenceForm
 from appliance.settings import Settings
 from edge_server.errors import ApiError, invalid_field, validated
 
@@ -115,6 +115,21 @@ async def read_form(request: web.Request, settings: Settings) -> EnrollmentForm:
     texts = {name: clean_text(name, values[name]) for name in TEXT_FIELDS if name in values}
     files = {name: values[name] for name in FILE_FIELDS if name in values}
     return validated(EnrollmentForm, {**{k: v or None for k, v in texts.items()}, **files})
+
+
+async def read_reference_form(request: web.Request, settings: Settings) -> ReferenceForm:
+    """The one-file form of `POST /speakers/{id}/references`, streamed with the upload limit."""
+    limit = settings.server.max_upload_bytes
+    data: bytes | None = None
+    async for part in multipart_parts(request, limit, "reference upload"):
+        if part.name != "reference":
+            raise invalid_field(str(part.name), f"unknown field {part.name!r}; the only field is reference")
+        if data is not None:
+            raise invalid_field("reference", "reference is given more than once")
+        data = await read_part(part, limit, too_large(limit))
+    if not data:
+        raise invalid_field("reference", "the reference recording is missing or empty")
+    return ReferenceForm(reference=data)
 
 
 def idempotency_key(request: web.Request) -> str | None:

@@ -14,11 +14,12 @@ from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.access.scopes import Principal
 from edge_server.errors import ApiError, invalid_field, json_body, json_response, not_found
-from edge_server.routes.forms import idempotency_key, read_form
+from edge_server.routes.forms import idempotency_key, read_form, read_reference_form
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers import subject_access
 from edge_server.speakers.enrollment import enroll
 from edge_server.speakers.erasure import deleted_error, erase
+from edge_server.speakers.references import add_reference
 from edge_server.speakers.warming import enrolled_on, rewarm
 
 routes = web.RouteTableDef()
@@ -88,6 +89,15 @@ async def delete_speaker(request: web.Request) -> web.Response:
     principal = authorize(request, auth.ENROLL)
     receipt = await erase(request.app, principal, request.match_info["speaker_id"])
     return json_response(receipt)
+
+
+@routes.post(f"{BASE}/speakers/{{speaker_id}}/references")
+async def post_reference(request: web.Request) -> web.Response:
+    """Add another recording of the enrolled person to the profile (checked, encrypted, fanned out)."""
+    principal = authorize(request, auth.ENROLL)
+    row = live_speaker(request, principal)
+    form = await read_reference_form(request, request.app[appkeys.SETTINGS])
+    return json_response(await add_reference(request.app, principal, row, form), status=201)
 
 
 @routes.get(f"{BASE}/speakers/{{speaker_id}}/export")

@@ -296,9 +296,3 @@ async def _existing(app: web.Application, row: dict[str, Any]) -> Speaker:
         raise deleted_error(row["erasure_audit_id"])
     document = speaker_store.document(row, await app[appkeys.CLUSTER].online_holders(row["id"]))
     return document.model_copy(update={"note": REPLAYED_NOTE})
-
-
-def reference_speech(app: web.Application, tenant_id: str, blob_id: str) -> np.ndarray:
-    """Decrypt and decode a stored reference, returning its speech (CPU-bound: use a thread)."""
-    data = app[appkeys.BLOBS].get(tenant_id, blob_id)
-    return analyse(data, "reference", app[appkeys.SETTINGS]).speech

@@ -44,10 +44,12 @@ def tombstone(app: web.Application, principal: Principal, speaker_id: str, reaso
         raise deleted_error(row["erasure_audit_id"])
     now = utc_now()
     blob_ids = [b for b in (row["reference_blob_id"], row["consent_blob_id"]) if b]
+    blob_ids += speaker_store.added_reference_blob_ids(db, speaker_id)
     with db.atomic():
         speaker_store.tombstone(db, speaker_id, now)
         db.execute("DELETE FROM idempotency_keys WHERE speaker_id = ?", [speaker_id])
         forget_duplicates(db, speaker_id)
+        speaker_store.forget_added_references(db, speaker_id)
         db.table("erasure_jobs").insert(
             {
                 "speaker_id": speaker_id,

@@ -17,8 +17,9 @@ from appliance import node_registry
 from appliance.periodic import running_every
 from edge_server import appkeys
 from edge_server.speakers import store as speaker_store
-from edge_server.speakers.enrollment import offer_to_nodes, reference_speech
+from edge_server.speakers.enrollment import offer_to_nodes
 from edge_server.speakers.erasure import purge_owed_wal, resume_unfinished, settle_pending_evictions
+from edge_server.speakers.references import profile_speech
 from edge_server.speakers.warming import heal_nodes
 
 log = logging.getLogger("scaiecho.reconciler")
@@ -30,7 +31,7 @@ async def offer_pending(app: web.Application) -> None:
         if row["id"] in app[appkeys.FANNING_OUT] or not await app[appkeys.CLUSTER].candidates():
             continue
         try:
-            speech = await asyncio.to_thread(reference_speech, app, row["tenant_id"], row["reference_blob_id"])
+            speech = await asyncio.to_thread(profile_speech, app, row["tenant_id"], row["id"], row["reference_blob_id"])
             await offer_to_nodes(app, row["tenant_id"], row["id"], speech)
         except Exception:  # one unreadable reference must not starve the others
             log.exception("could not offer pending speaker %s", row["id"])

@@ -76,7 +76,8 @@ SPEAKER_COLUMNS = (
     "s.id, s.tenant_id, s.display_name, s.language_primary, s.description, s.enrollment_status, "
     "s.status_reason, s.preflight, s.created_at, s.deleted_at, s.erasure_audit_id, c.id AS consent_id, "
     "c.recorded_at, "
-    "c.consent_audio_sha256, c.reference_audio_sha256, c.verification, s.last_active_at"
+    "c.consent_audio_sha256, c.reference_audio_sha256, c.verification, s.last_active_at, "
+    "(SELECT COUNT(*) FROM speaker_references r WHERE r.speaker_id = s.id) + 1 AS reference_count"
 )
 SPEAKER_FROM = "speakers s JOIN consent_records c ON c.id = s.consent_id"
 
@@ -152,6 +153,7 @@ def document(row: Mapping[str, Any], enrolled_on: list[str]) -> Speaker:
             verification=ConsentVerification.model_validate_json(row["verification"]) if row["verification"] else None,
         ),
         preflight=Preflight.model_validate_json(row["preflight"]),
+        reference_count=row["reference_count"],
     )
 
 
@@ -205,6 +207,17 @@ def live_reference(db: sqlite_utils.Database, speaker_id: str) -> tuple[str, str
         "SELECT tenant_id, reference_blob_id FROM speakers WHERE id = ? AND deleted_at IS NULL", [speaker_id]
     ).fetchone()
     return (row[0], row[1]) if row else None
+
+
+def added_reference_blob_ids(db: sqlite_utils.Database, speaker_id: str) -> list[str]:
+    """Blob ids of the references added to a speaker after enrollment, oldest first."""
+    sql = "SELECT blob_id FROM speaker_references WHERE speaker_id = ? ORDER BY added_at, id"
+    return [row["blob_id"] for row in db.query(sql, [speaker_id])]
+
+
+def forget_added_references(db: sqlite_utils.Database, speaker_id: str) -> None:
+    """Drop an erased speaker's added-reference rows (inside the erasure's transaction; the blobs go with it)."""
+    db.execute("DELETE FROM speaker_references WHERE speaker_id = ?", [speaker_id])
 
 
 def live_ids(db: sqlite_utils.Database, tenant_id: str | None = None) -> set[str]:

@@ -1,10 +1,11 @@
 """Subject access (GDPR Art. 15): everything the box holds about one speaker, as one ZIP archive.
 
 The archive has the profile (``speaker.json``), the consent record with its verification
-(``consent_record.json``), both recordings decrypted as they were uploaded (``reference.<fmt>``,
-``consent.<fmt>``), the audit rows about the speaker (``audit.json``: earlier exports; the erasure
-log has none while the speaker lives) and a ``README.txt``. Each export is itself audited
-(``export_audit``: who, when, the archive's SHA-256 and size); this owns that table.
+(``consent_record.json``), the recordings decrypted as they were uploaded (``reference.<fmt>``,
+``consent.<fmt>``, ``references/<n>.<fmt>`` for any added later), the audit rows about the
+speaker (``audit.json``: earlier exports; the erasure log has none while the speaker lives) and a
+``README.txt``. Each export is itself audited (``export_audit``: who, when, the archive's SHA-256
+and size); this owns that table.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ consent_record.json  the immutable consent record: who consented, to what, the r
                      and the checks run at enrollment (voice and words of the consent recording)
 reference.{ref}       the reference recording, decrypted, as it was uploaded
 consent.{con}         the consent recording, decrypted, as it was uploaded
+references/          recordings added to the profile later (POST /speakers/{{id}}/references), if any
 audit.json           audit rows about this speaker (earlier exports of these data)
 
-The speaker's voice embedding is derived from the reference recording on the appliance's nodes
+The speaker's voice embedding is derived from the reference recordings on the appliance's nodes
 and is not a separate record; it is destroyed with the recordings on erasure.
 """
 
@@ -48,6 +50,15 @@ def _export_rows(app: web.Application, tenant_id: str, speaker_id: str) -> list[
             [tenant_id, speaker_id],
         )
     )
+
+
+def _added_references(app: web.Application, tenant_id: str, speaker_id: str) -> list[tuple[bytes, str]]:
+    """(decrypted recording, format) of each reference added after enrollment, oldest first."""
+    rows = app[appkeys.DB].query(
+        "SELECT blob_id, preflight FROM speaker_references WHERE speaker_id = ? ORDER BY added_at, id", [speaker_id]
+    )
+    blobs = app[appkeys.BLOBS]
+    return [(blobs.get(tenant_id, r["blob_id"]), json.loads(r["preflight"]).get("format") or "bin") for r in rows]
 
 
 def build(app: web.Application, principal: Principal, speaker_id: str) -> tuple[bytes, str]:
@@ -81,6 +92,8 @@ def build(app: web.Application, principal: Principal, speaker_id: str) -> tuple[
         archive.writestr("consent_record.json", record.model_dump_json(indent=2))
         archive.writestr(f"reference.{ref_fmt}", reference)
         archive.writestr(f"consent.{con_fmt}", consent)
+        for n, (added, fmt) in enumerate(_added_references(app, tenant_id, speaker_id), start=2):
+            archive.writestr(f"references/{n}.{fmt}", added)
         archive.writestr("audit.json", json.dumps({"exports": _export_rows(app, tenant_id, speaker_id)}, indent=2))
     data = buffer.getvalue()
     db.table("export_audit").insert(

@@ -19,7 +19,7 @@ from edge_server import appkeys
 from edge_server.cluster import NodeResult
 from edge_server.errors import ApiError
 from edge_server.speakers import store as speaker_store
-from edge_server.speakers.enrollment import reference_speech
+from edge_server.speakers.references import profile_speech
 from edge_server.storage import embedding_cache
 
 log = logging.getLogger("scaiecho.warming")
@@ -35,12 +35,12 @@ def _live_reference(app: web.Application, speaker_id: str) -> tuple[str, str] | 
 
 
 async def warm(app: web.Application, speaker_id: str, nodes: list[NodeInfo]) -> dict[str, NodeResult]:
-    """Embed a speaker's stored reference on ``nodes``. An erasure that raced us is undone at once."""
+    """Embed a speaker's stored references on ``nodes``. An erasure that raced us is undone at once."""
     live = _live_reference(app, speaker_id)
     if live is None or not nodes:
         return {}
     tenant_id, blob_id = live
-    speech = await asyncio.to_thread(reference_speech, app, tenant_id, blob_id)
+    speech = await asyncio.to_thread(profile_speech, app, tenant_id, speaker_id, blob_id)
     results = await app[appkeys.CLUSTER].hold(nodes, tenant_id, speaker_id, speech)
     if _live_reference(app, speaker_id) is None:  # erased while we were embedding
         await app[appkeys.CLUSTER].release(nodes, tenant_id, speaker_id)

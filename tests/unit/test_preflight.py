@@ -108,3 +108,20 @@ def test_measure_reports_clipping_and_levels() -> None:
     assert m.speech_s == 2.0
     assert (m.sample_rate_in, m.channels_in, m.format) == (44100, 2, "wav")
     assert "clipping" in codes(assess(m, "reference", T))
+
+
+def test_a_looped_reference_warns_and_natural_speech_does_not() -> None:
+    from models.preflight import repetition
+    from tests.support import enrollment_audio, sample_speakers
+
+    for speaker in sample_speakers():
+        reference, _ = enrollment_audio(speaker)
+        natural = repetition(reference)
+        assert natural is not None and natural < 0.4, natural
+        looped = repetition(np.tile(reference[: int(2.37 * SAMPLE_RATE)], 6))
+        twice = repetition(np.concatenate([reference, reference]))
+        assert looped is not None and looped > 0.9 and twice is not None and twice > 0.85
+    assert repetition(np.zeros(2 * SAMPLE_RATE, np.float32)) is None  # too short to tell
+    assert codes(assess(metrics(repetition=0.95), "reference", T), "warning") == {"repetitive"}
+    assert assess(metrics(repetition=0.95), "consent", T) == []
+    assert assess(metrics(repetition=0.3), "reference", T) == []
