@@ -234,11 +234,25 @@ def print_table(title: str, tallies: dict[str, Tally]) -> None:
         )
 
 
+def profile_audio(reference: np.ndarray, spec: str) -> np.ndarray:
+    """What a profile is embedded from: ``all`` of the reference material, its first N s (``8``: one
+    short excerpt), or its first N s plus its last N s (``8+8``: that excerpt and a recording added
+    later, from another utterance). References shorter than asked are used whole."""
+    if spec == "all":
+        return reference
+    parts = [int(float(p) * SAMPLE_RATE) for p in spec.split("+")]
+    if sum(parts) >= len(reference):
+        return reference
+    return np.concatenate([reference[: parts[0]], *(reference[-n:] for n in parts[1:])])
+
+
 def run_meetings(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> dict[str, Tally]:
     tallies: dict[str, Tally] = {}
     for condition in args.condition:
         box = build(args.half, condition, args.meetings)
-        profiles = {name: embedder.embed(audio) for name, audio in box.references.items()}
+        profiles = {
+            name: embedder.embed(profile_audio(audio, args.references)) for name, audio in box.references.items()
+        }
         tally = Tally()
         for meeting in box.meetings:
             result = replay(meeting.audio, embedder, profiles, settings, args.step)
@@ -294,6 +308,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--embedding-step", type=float, default=ModelSettings().embedding_step_s)
     parser.add_argument("--set", nargs="*", default=[], help="diarization setting overrides, key=value")
+    parser.add_argument(
+        "--references", default="all", help="profile material: all, 8 (first 8 s), 8+8 (and the last 8 s)"
+    )
     args = parser.parse_args()
     settings = settings_with(args.set)
     embedder = load_embedder(ModelSettings(embedding_step_s=args.embedding_step))

@@ -198,6 +198,12 @@ class ApiClient:
         form.add_field("consent", encode(consent, "wav"), filename="consent.wav", content_type="audio/wav")
         return dict((await self._request("POST", f"{BASE}/speakers", data=form))["data"])
 
+    async def add_reference(self, speaker_id: str, reference: np.ndarray) -> dict[str, Any]:
+        """`POST /speakers/{id}/references` with one more 16 kHz recording of the person (sent as WAV)."""
+        form = aiohttp.FormData()
+        form.add_field("reference", encode(reference, "wav"), filename="reference.wav", content_type="audio/wav")
+        return dict((await self._request("POST", f"{BASE}/speakers/{speaker_id}/references", data=form))["data"])
+
     async def stream(
         self,
         chunks: Callable[[], Awaitable[np.ndarray | None]],

@@ -99,7 +99,7 @@ class RecordingPanel(QWidget):
         """A new take: run the local preflight on it."""
         self.samples = samples
         self.play_button.setEnabled(len(samples) > 0)
-        report = audio.local_preflight(samples, "reference" if self.role == "reference" else "consent")
+        report = audio.local_preflight(samples, "reference" if "reference" in self.role else "consent")
         issues = [{"code": i.code, "message": i.message} for i in report.issues]
         verdict = "Ready to upload." if report.passed else "Not good enough yet."
         seconds = len(samples) / SAMPLE_RATE

@@ -148,6 +148,10 @@ CONSENT_ADVICE: dict[str, Any] = {
         "The appliance cannot check a consent spoken in this language, and this organisation requires the check. "
         "Ask an administrator."
     ),
+    "reference_speaker_mismatch": lambda details, message: (
+        "This recording does not sound like the selected person, so it was not added to their profile. "
+        "Record the person themselves."
+    ),
     "consent_check_unavailable": lambda details, message: (
         "The appliance cannot check the consent recording right now (it is still starting, or a service is down). "
         "Nothing was stored: try again in a minute."

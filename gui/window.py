@@ -33,7 +33,7 @@ class MainWindow(QMainWindow):
         self.connect_tab = ConnectTab(self.ctx, url or os.environ.get("SCAIGRID_HOST", "http://127.0.0.1:8080"), key,
                                       ca_file)  # fmt: skip
         self.enroll_tab = EnrollTab(self.ctx)
-        self.speakers_tab = SpeakersTab(self.ctx)
+        self.speakers_tab = SpeakersTab(self.ctx, self.enroll_tab.device)
         self.live_tab = LiveTab(self.ctx, self.enroll_tab.device)
         self.tabs = QTabWidget()
         for tab, title in ((self.connect_tab, "Connect"), (self.enroll_tab, "Enroll"),

@@ -1,7 +1,9 @@
-"""The Speakers tab: the list with search, where each is warm, re-warm, and erasure with a receipt."""
+"""The Speakers tab: the list with search, where each is warm, re-warm, another recording for a
+profile, and erasure with a receipt."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -18,13 +20,14 @@ from PySide6.QtWidgets import (
 
 from gui.bridge import DesktopContext
 from gui.client import ApiFailure
+from gui.recording import RecordingPanel
 from gui.viewmodels import explain, speaker_rows
 
 
 class SpeakersTab(QWidget):
     """Manage the tenant's speakers."""
 
-    def __init__(self, ctx: DesktopContext) -> None:
+    def __init__(self, ctx: DesktopContext, device: Callable[[], int | None] = lambda: None) -> None:
         super().__init__()
         self.ctx = ctx
         self.speaker_docs: list[dict[str, Any]] = []
@@ -51,6 +54,13 @@ class SpeakersTab(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.details_label)
         layout.addWidget(self.nodes_edit)
+        # another recording of the selected person: a profile from several recordings names them better
+        self.more_panel = RecordingPanel(
+            "another reference", "Another 20-30 s of the selected person speaking (another day or room helps).", device
+        )
+        self.add_reference_button = QPushButton("Add to profile")
+        layout.addWidget(self.more_panel)
+        layout.addWidget(self.add_reference_button)
         layout.addWidget(self.speakers_status)
         self.table.itemSelectionChanged.connect(self.show_details)
         self.table.itemSelectionChanged.connect(self._selection_changed)
@@ -59,6 +69,8 @@ class SpeakersTab(QWidget):
         self.refresh_button.clicked.connect(self.refresh_speakers)
         self.rewarm_button.clicked.connect(self.rewarm_selected)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.add_reference_button.clicked.connect(self.add_reference)
+        self.more_panel.changed.connect(self._selection_changed)
 
     def refresh_speakers(self) -> None:
         """Reload the list."""
@@ -92,6 +104,7 @@ class SpeakersTab(QWidget):
         chosen = bool(self.table.selectionModel().selectedRows())
         self.rewarm_button.setEnabled(chosen)
         self.delete_button.setEnabled(chosen)
+        self.add_reference_button.setEnabled(chosen and self.more_panel.samples is not None and self.more_panel.passed)
 
     def show_details(self) -> None:
         """Warm, candidate and stale nodes of the selected speaker."""
@@ -124,6 +137,26 @@ class SpeakersTab(QWidget):
             self.show_details()
 
         self.ctx.bridge.run(self.ctx.client.rewarm(speaker["id"], chosen), done, self._speakers_failed)
+
+    def add_reference(self) -> None:
+        """Send the new recording to the selected speaker's profile; the appliance checks it is their voice."""
+        speaker = self.selected_speaker()
+        samples = self.more_panel.samples
+        if speaker is None or samples is None or self.ctx.client is None:
+            return
+        self.speakers_status.setText(f"Adding the recording to {speaker['display_name']}…")
+
+        def done(doc: dict[str, Any]) -> None:
+            added = doc.get("added_reference") or {}
+            self.speakers_status.setText(
+                f"Added to {doc['display_name']} (same voice, score {float(added.get('speaker_score', 0)):.2f}): "
+                f"{doc.get('note') or ''}."
+            )
+            self.more_panel.clear("Added. Record another one for another speaker, or the same one again.")
+            self._selection_changed()
+            self.refresh_speakers()
+
+        self.ctx.bridge.run(self.ctx.client.add_reference(speaker["id"], samples), done, self._speakers_failed)
 
     def delete_selected(self) -> None:
         """Erase the selected speaker, only after the person confirms in a dialog that defaults to No.

@@ -156,6 +156,13 @@ def test_nothing_enrolled_to_a_live_transcript_with_the_name(
     click(qtbot, speakers_tab.rewarm_button)
     qtbot.waitUntil(lambda: "Re-warm of Caller 90: node-2: ok" in speakers_tab.speakers_status.text(), timeout=20_000)
 
+    # another recording of the same person joins the profile (the appliance checks the voice)
+    assert not speakers_tab.add_reference_button.isEnabled()
+    record(qtbot, speakers_tab.more_panel, 10.0)
+    click(qtbot, speakers_tab.add_reference_button)
+    qtbot.waitUntil(lambda: "Added to Caller 90" in speakers_tab.speakers_status.text(), timeout=60_000)
+    assert "embedded from 2 recordings" in speakers_tab.speakers_status.text()
+
     # live transcript of the sample call, played in real time, with names
     assert live_tab.diarize_box.isChecked()  # speaker names are on by default when the key allows them
     window.tabs.setCurrentIndex(3)
