@@ -5,7 +5,11 @@ For 1, 2 and 4 nodes: start `scaiecho-appliance up`, time it until every node is
 ../shared/data when present, else pyannote.audio's sample) one after another, and report the
 POST-to-201 latency percentiles and the resident memory of each node process.
 
-    python -m benchmarks.enroll [--nodes 1 2 4] [--requests 30]
+The consent checks run (voice on a node, words with Whisper) under the tenant policy ``warn``:
+the LibriSpeech consent cut has no matching consent text, so ``enforce`` would refuse it; the
+work is the same. ``--checks off`` measures enrollment without them.
+
+    python -m benchmarks.enroll [--nodes 1 2 4] [--requests 30] [--checks warn|off]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import aiohttp
 import numpy as np
 
 from models.audio import SAMPLE_RATE, decode, encode
+from tests.api_client import set_policy
 from tests.appliance_process import Appliance
 from tests.support import ENROLL_FIELDS, solo_speech
 
@@ -64,9 +69,10 @@ async def enroll_once(
     return elapsed, str(body["data"]["id"])
 
 
-async def measure_latencies(app: Appliance, sources: list[np.ndarray], requests: int) -> list[float]:
+async def measure_latencies(app: Appliance, sources: list[np.ndarray], requests: int, checks: str) -> list[float]:
     """Sequential enrollments, one warm-up request excluded."""
     async with aiohttp.ClientSession() as http:
+        await set_policy(http, app.url, app.key, consent_checks=checks)
         ref, con = recordings(sources[0], 0)
         await enroll_once(http, app, ref, con)  # warm-up: first VAD and model calls
         latencies = []
@@ -82,7 +88,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(np.ceil(q / 100 * len(ordered))) - 1))]
 
 
-def run(nodes: int, requests: int, sources: list[np.ndarray]) -> dict[str, float]:
+def run(nodes: int, requests: int, sources: list[np.ndarray], checks: str) -> dict[str, float]:
     """One appliance with ``nodes`` nodes: start-up, latency, node RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
@@ -90,7 +96,7 @@ def run(nodes: int, requests: int, sources: list[np.ndarray]) -> dict[str, float
         try:
             app.wait_for(rf"ScaiEcho ready: {nodes}/{nodes}")
             startup = time.perf_counter() - started
-            latencies = asyncio.run(measure_latencies(app, sources, requests))
+            latencies = asyncio.run(measure_latencies(app, sources, requests, checks))
             node_procs = [p for p in app.descendants() if "appliance.node.service" in " ".join(p.cmdline())]
             memory = [p.memory_full_info() for p in node_procs]
         finally:
@@ -112,11 +118,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--checks", choices=["warn", "off"], default="warn", help="consent checks run (warn) or not")
     args = parser.parse_args()
     sources = speech_sources()
     origin = "LibriSpeech test-other (../shared/data)" if SHARED.is_dir() else "pyannote.audio sample"
-    rows = [run(n, args.requests, sources) for n in args.nodes]
-    print(f"\nEnrollment, POST -> 201 (10 s reference + 5 s consent WAV, speech: {origin}, {args.requests} requests)")
+    rows = [run(n, args.requests, sources, args.checks) for n in args.nodes]
+    print(
+        f"\nEnrollment, POST -> 201 (10 s reference + 5 s consent WAV, speech: {origin}, {args.requests} requests, "
+        f"consent checks {'on' if args.checks == 'warn' else 'off'})"
+    )
     print("| nodes | start-up to all nodes online (s) | p50 (s) | p95 (s) | max (s) | RSS / USS per node (MiB) |")
     print("|------:|---------------------------------:|--------:|--------:|--------:|-------------------------:|")
     for r in rows:
