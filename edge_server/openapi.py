@@ -99,6 +99,8 @@ OPERATIONS = [
               doc.Page[doc.ConsentAudit], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
     Operation("get", f"{BASE}/audit/erasures", "Hash-chained erasure audit rows of the tenant, newest first",
               doc.Page[doc.ErasureAudit], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
+    Operation("get", f"{BASE}/audit/exports", "Subject-access exports of the tenant's speakers, newest first",
+              doc.Page[doc.ExportAudit], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
     Operation("get", f"{BASE}/audit/policy", "Changes of the tenant's policy, newest first",
               doc.Page[doc.PolicyChange], scope=ADMIN, params=PAGING, errors={422: "bad `limit` or `cursor`"}),
     Operation("get", f"{BASE}/retention", "Dry run: the speakers the retention job would erase now",

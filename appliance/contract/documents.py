@@ -235,6 +235,18 @@ class RetentionDue(_Document):
     last_active_at: str = Field(description="enrolled, or last named in a stream")
 
 
+class ExportAudit(_Document):
+    """One subject-access export of a speaker's data (immutable)."""
+
+    seq: int
+    id: str
+    speaker_id: str
+    requested_by_key_id: str
+    exported_at: str
+    archive_sha256: str
+    archive_bytes: int
+
+
 class PolicyChange(_Document):
     """One audited change of a tenant policy field."""
 

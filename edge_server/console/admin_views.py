@@ -15,7 +15,7 @@ from edge_server.console.pages import LIST_LIMIT, PREFIX, page, render
 from edge_server.console.sessions import ConsoleSession
 from edge_server.errors import ApiError, validated
 from edge_server.routes.keys import checked_request, revocable
-from edge_server.speakers import consents, retention
+from edge_server.speakers import consents, retention, subject_access
 from edge_server.storage import audit as erasure_log
 from edge_server.storage import policies
 from edge_server.streaming.policy import BACKENDS, unavailable_choice
@@ -29,16 +29,18 @@ routes = web.RouteTableDef()
 @routes.get(f"{PREFIX}/audit")
 @page(auth.ADMIN)
 async def audit(request: web.Request, session: ConsoleSession) -> web.Response:
-    """The tenant's consent records and erasure rows, and whether the erasure hash chain holds."""
+    """The tenant's consent records, erasure rows and exports, and whether the erasure hash chain holds."""
     db, tenant_id = request.app[appkeys.DB], session.principal.tenant_id
     consent_rows, _ = consents.page(db, tenant_id, LIST_LIMIT)
+    exports, _ = subject_access.page(db, tenant_id, LIST_LIMIT)
     erasures, _ = erasure_log.page(db, tenant_id, LIST_LIMIT)
     chain = erasure_log.verify(db, request.app[appkeys.AUDIT_SEAL])
     broken = chain.broken_seq
     own_break = broken if broken is not None and erasure_log.owns_row(db, broken, tenant_id) else None
     return render(
-        request, "audit.html", session, consents=consent_rows, erasures=erasures, chain=chain, own_break=own_break
-    )
+        request, "audit.html", session, consents=consent_rows, erasures=erasures, exports=exports, chain=chain,
+        own_break=own_break,
+    )  # fmt: skip
 
 
 # -- keys ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from edge_server import appkeys
 from edge_server.access import scopes as auth
 from edge_server.access.authorize import authorize
 from edge_server.errors import invalid_field, json_response
-from edge_server.speakers import consents, retention
+from edge_server.speakers import consents, retention, subject_access
 from edge_server.storage import audit, policies
 
 routes = web.RouteTableDef()
@@ -75,6 +75,14 @@ async def policy_log(request: web.Request) -> web.Response:
     """The tenant's policy changes (backend, consent checks, retention), newest first."""
     principal = authorize(request, auth.ADMIN)
     rows, following = policies.change_page(request.app[appkeys.DB], principal.tenant_id, *_page_args(request))
+    return json_response(rows, next_cursor=_cursor(following))
+
+
+@routes.get(f"{BASE}/audit/exports")
+async def export_log(request: web.Request) -> web.Response:
+    """The tenant's subject-access exports (who took a copy of whose voice data), newest first."""
+    principal = authorize(request, auth.ADMIN)
+    rows, following = subject_access.page(request.app[appkeys.DB], principal.tenant_id, *_page_args(request))
     return json_response(rows, next_cursor=_cursor(following))
 
 

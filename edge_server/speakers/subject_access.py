@@ -16,9 +16,11 @@ import json
 import zipfile
 from typing import Any
 
+import sqlite_utils
 from aiohttp import web
 
 from appliance.clock import utc_now
+from appliance.contract.documents import ExportAudit
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
@@ -26,6 +28,7 @@ from edge_server.errors import not_found
 from edge_server.speakers import consents
 from edge_server.speakers import store as speaker_store
 from edge_server.speakers.erasure import deleted_error
+from edge_server.storage.db import newest_first
 
 README = """What ScaiEcho holds about this speaker, exported {exported_at} (export {export_id}).
 
@@ -101,3 +104,15 @@ def build(app: web.Application, principal: Principal, speaker_id: str) -> tuple[
          "exported_at": exported_at, "archive_sha256": hashlib.sha256(data).hexdigest(), "archive_bytes": len(data)}
     )  # fmt: skip
     return data, export_id
+
+
+def page(
+    db: sqlite_utils.Database, tenant_id: str, limit: int, before: int | None = None
+) -> tuple[list[ExportAudit], int | None]:
+    """A tenant's exports newest first, and the sequence number the next page starts before."""
+    sql = (
+        "SELECT seq, id, speaker_id, requested_by_key_id, exported_at, archive_sha256, archive_bytes "
+        "FROM export_audit WHERE tenant_id = ?"
+    )
+    rows, following = newest_first(db, sql, [tenant_id], "seq", limit, before)
+    return [ExportAudit.model_validate(row) for row in rows], following

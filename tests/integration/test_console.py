@@ -9,6 +9,7 @@ from pathlib import Path
 
 from appliance.contract import BASE
 from appliance.redis_server import BundledRedis
+from edge_server.storage.db import open_database
 from tests.integration.conftest import Api, ApiFactory, NodeProcess, make_settings
 from tests.integration.test_enrollment import enroll, speaker_files
 from tests.integration.test_keys import key_with_other_tenant_admin
@@ -208,3 +209,37 @@ async def test_guessing_keys_at_the_sign_in_form_is_held_off(
     )
     assert resp.status == 429 and int(resp.headers["Retry-After"]) > 0
     assert "Too many failed sign-ins" in await resp.text()
+
+
+async def test_consent_checks_retention_and_exports_in_the_console(api: Api) -> None:
+    status, body = await enroll(api, *speaker_files(0))
+    assert status == 201
+    speaker_id = body["data"]["id"]
+    export = await api.client.get(f"{BASE}/speakers/{speaker_id}/export", headers=api.headers())
+    assert export.status == 200
+    await sign_in(api, api.key)
+    page = await (await api.client.get("/admin/policy")).text()
+    assert "Due for erasure" in page and "None: every speaker was enrolled or named within 1095 days" in page
+    form = {
+        "csrf_token": field(page, "csrf_token"),
+        "backend": "auto",
+        "consent_checks": "warn",
+        "retention_days": "30",
+    }
+    page = await (await api.client.post("/admin/policy", data=form)).text()
+    assert "Consent checks set to warn. Retention set to 30 days." in page
+    assert re.search(r"<td>consent_checks</td><td>off</td><td>warn</td>", page)  # this box's default is off
+    # a speaker last active 40 days ago is listed for the retention job, nothing is erased by the page
+    db = open_database(api.settings.db_path)
+    try:
+        with db.conn:
+            db.execute("UPDATE speakers SET last_active_at = '2000-01-01T00:00:00.000Z'")
+    finally:
+        db.conn.close()
+    page = await (await api.client.get("/admin/policy")).text()
+    assert f'<a href="/admin/speakers/{speaker_id}">' in page
+    audit = await (await api.client.get("/admin/audit")).text()
+    assert "not checked" in audit and "policy off" in audit  # this record was made with the checks off
+    assert (await export.read())[:2] == b"PK" and "Exports (GDPR Art. 15)" in audit and speaker_id in audit
+    speaker_page = await (await api.client.get(f"/admin/speakers/{speaker_id}")).text()
+    assert 'id="consent-verification"' in speaker_page

@@ -44,6 +44,9 @@ async def test_the_export_round_trips_and_is_audited(api: Api) -> None:
     resp = await api.client.get(f"{BASE}/speakers/{speaker['id']}/export", headers=api.headers())
     exports = json.loads(zipfile.ZipFile(io.BytesIO(await resp.read())).read("audit.json"))["exports"]
     assert len(exports) == 1 and exports[0]["archive_bytes"] > 0
+    resp = await api.client.get(f"{BASE}/audit/exports", headers=api.headers())
+    listed = (await resp.json())["data"]
+    assert [e["speaker_id"] for e in listed] == [speaker["id"]] * 2 and listed[1]["id"] == exports[0]["id"]
     # another tenant's key cannot export it; an erased speaker has nothing to export
     resp = await api.client.get(f"{BASE}/speakers/{speaker['id']}/export", headers=api.headers(api.other_key))
     assert resp.status == 404
