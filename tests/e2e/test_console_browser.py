@@ -189,6 +189,10 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     erased_row = page.locator(f"tr:has-text('{audit_id}')")
     expect(erased_row).to_contain_text("node-1, node-2")
     expect(erased_row).not_to_contain_text("[")  # no raw JSON
+    expect(erased_row).to_contain_text("request")  # the erasure's reason
+    # each consent record shows its checks: the sample callers' consents were verified (enforce)
+    expect(page.locator("td.verification .status").first).to_have_text("verified")
+    expect(page.locator("td.verification").first).to_contain_text("heard:")
     shoot(page, "audit", tmp_path)
 
     page.click("nav >> text=Policy")
@@ -196,8 +200,12 @@ def test_an_admin_runs_the_box_from_the_browser(secure_appliance: Appliance, bro
     expect(page.locator("input[name=backend][value=B]")).to_be_disabled()
     expect(page.locator("label:has(input[value=B])")).to_contain_text("no upstream configured")
     page.check("input[name=backend][value=A]")
+    page.check("input[name=consent_checks][value=warn]")
+    page.fill("input[name=retention_days]", "365")
     page.click("button:has-text('Save')")
     expect(page.locator(".notice")).to_contain_text("Backend set to A")
+    expect(page.locator(".notice")).to_contain_text("Consent checks set to warn. Retention set to 365 days.")
+    expect(page.locator("#policy-changes")).to_contain_text("retention_days")
     shoot(page, "policy", tmp_path)
     page.click("nav >> text=Health")
     ca_line = page.locator("tr:has-text('TLS')")
