@@ -20,6 +20,7 @@ from appliance.periodic import running_every
 from appliance.settings import ConsentSettings
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
+from edge_server.errors import ApiError
 from edge_server.speakers.erasure import erase
 from edge_server.storage import policies
 
@@ -58,7 +59,10 @@ async def run_once(app: web.Application, now: datetime | None = None) -> list[Er
         system = Principal(key_id=RETENTION_KEY_ID, tenant_id=tenant_id, scopes=frozenset())
         for row in due(db, tenant_id, defaults, now):
             log.info("retention: erasing speaker %s (last active %s)", row["id"], row["last_active_at"])
-            receipts.append(await erase(app, system, str(row["id"]), reason="retention"))
+            try:
+                receipts.append(await erase(app, system, str(row["id"]), reason="retention"))
+            except ApiError as exc:  # erased by a DELETE meanwhile (410): nothing left to do for it
+                log.info("retention: speaker %s was not erased by the job: %s", row["id"], exc.code)
     return receipts
 
 
