@@ -240,6 +240,7 @@ async def test_consent_checks_retention_and_exports_in_the_console(api: Api) -> 
     assert f'<a href="/admin/speakers/{speaker_id}">' in page
     audit = await (await api.client.get("/admin/audit")).text()
     assert "not checked" in audit and "policy off" in audit  # this record was made with the checks off
+    assert audit.count("Exports (GDPR Art. 15)") == 1 and re.search(r"<title>Audit[^<]*</title>", audit)
     assert (await export.read())[:2] == b"PK" and "Exports (GDPR Art. 15)" in audit and speaker_id in audit
     speaker_page = await (await api.client.get(f"/admin/speakers/{speaker_id}")).text()
     assert 'id="consent-verification"' in speaker_page
