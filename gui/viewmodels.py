@@ -125,38 +125,40 @@ def _heard(details: dict[str, Any]) -> str:
     return f' The appliance heard: "{heard}".' if heard else ""
 
 
-#: What to re-record when the appliance refuses the consent recording, in plain words.
-CONSENT_ADVICE: dict[str, Any] = {
-    "consent_speaker_mismatch": lambda details, message: (
-        "The consent recording does not sound like the reference recording. The person being enrolled must "
-        "read the consent statement themselves: record the consent again, in their own voice."
-    ),
-    "consent_text_mismatch": lambda details, message: (
-        (
-            (
-                "The consent recording changes the statement (it adds "
-                + ", ".join(f'"{w}"' for w in (details.get("text") or {}).get("added_negations", []))
-                + "). Record the consent again, reading the statement exactly as written."
-            )
-            if (details.get("text") or {}).get("added_negations")
-            else "The consent recording does not say the consent statement. Record the consent again, reading the "
-            "whole statement aloud as written, in a quiet room."
+def consent_advice(code: str, details: dict[str, Any]) -> str | None:
+    """What to record again when the appliance refuses a recording's voice or words, in plain words."""
+    text = details.get("text") or {}
+    if code == "consent_speaker_mismatch":
+        return (
+            "The consent recording does not sound like the reference recording. The person being enrolled must "
+            "read the consent statement themselves: record the consent again, in their own voice."
         )
-        + _heard(details)
-    ),
-    "consent_unverifiable": lambda details, message: (
-        "The appliance cannot check a consent spoken in this language, and this organisation requires the check. "
-        "Ask an administrator."
-    ),
-    "reference_speaker_mismatch": lambda details, message: (
-        "This recording does not sound like the selected person, so it was not added to their profile. "
-        "Record the person themselves."
-    ),
-    "consent_check_unavailable": lambda details, message: (
-        "The appliance cannot check the consent recording right now (it is still starting, or a service is down). "
-        "Nothing was stored: try again in a minute."
-    ),
-}
+    if code == "consent_text_mismatch":
+        added = text.get("added_negations") or []
+        if added:
+            said = ", ".join(f'"{w}"' for w in added)
+            advice = f"The consent recording changes the statement (it adds {said}). Record the consent again, "
+            advice += "reading the statement exactly as written."
+        else:
+            advice = "The consent recording does not say the consent statement. Record the consent again, reading "
+            advice += "the whole statement aloud as written, in a quiet room."
+        return advice + _heard(details)
+    if code == "consent_unverifiable":
+        return (
+            "The appliance cannot check a consent spoken in this language, and this organisation requires the "
+            "check. Ask an administrator."
+        )
+    if code == "reference_speaker_mismatch":
+        return (
+            "This recording does not sound like the selected person, so it was not added to their profile. "
+            "Record the person themselves."
+        )
+    if code == "consent_check_unavailable":
+        return (
+            "The appliance cannot check the consent recording right now (it is still starting, or a service is "
+            "down). Nothing was stored: try again in a minute."
+        )
+    return None
 
 
 def consent_summary(speaker: dict[str, Any]) -> str:
@@ -192,8 +194,8 @@ def explain(status: int | None, body: dict[str, Any] | None, url: str = "") -> s
     if status == 403:
         scope = details.get("required_scope")
         return f"This API key lacks the {scope} scope." if scope else "This API key may not do that."
-    if code in CONSENT_ADVICE:
-        return CONSENT_ADVICE[code](details, message)
+    if (said := consent_advice(code, details)) is not None:
+        return said
     if code == "preflight_failed":
         roles = [r for r in ("reference", "consent") if isinstance(details.get(r), dict)]
         lines = [f"The {r} recording did not pass: " + " ".join(advice(details[r].get("issues", []))) for r in roles]

@@ -1,9 +1,10 @@
-"""Enrollment: multipart form -> decode -> preflight -> consent record + encrypted blobs -> fan-out.
+"""Enrollment: form -> decode -> preflight -> consent checks -> consent record + blobs -> fan-out.
 
-Order matters. Everything that can reject the request (fields, size, decoding, preflight) runs
-before anything is stored. Blobs, the speaker row and the consent record then commit in one
-SQLite transaction, before any node is asked to hold the speaker; a failed commit removes the
-blob files it wrote. So a rejected enrollment leaves no row, no blob and no node holding anything.
+Order matters. Everything that can reject the request (fields, size, decoding, preflight, the
+consent checks of speakers/consent_check.py) runs before anything is stored. Blobs, the speaker
+row and the consent record then commit in one SQLite transaction, before any node is asked to
+hold the speaker; a failed commit removes the blob files it wrote. So a rejected enrollment leaves
+no row, no blob and no node holding anything.
 """
 
 from __future__ import annotations
