@@ -209,10 +209,15 @@ def live_reference(db: sqlite_utils.Database, speaker_id: str) -> tuple[str, str
     return (row[0], row[1]) if row else None
 
 
+def added_references(db: sqlite_utils.Database, speaker_id: str) -> list[dict[str, Any]]:
+    """blob_id and preflight (JSON) of the references added to a speaker after enrollment, oldest first."""
+    sql = "SELECT blob_id, preflight FROM speaker_references WHERE speaker_id = ? ORDER BY added_at, id"
+    return list(db.query(sql, [speaker_id]))
+
+
 def added_reference_blob_ids(db: sqlite_utils.Database, speaker_id: str) -> list[str]:
     """Blob ids of the references added to a speaker after enrollment, oldest first."""
-    sql = "SELECT blob_id FROM speaker_references WHERE speaker_id = ? ORDER BY added_at, id"
-    return [row["blob_id"] for row in db.query(sql, [speaker_id])]
+    return [row["blob_id"] for row in added_references(db, speaker_id)]
 
 
 def forget_added_references(db: sqlite_utils.Database, speaker_id: str) -> None:

@@ -57,9 +57,7 @@ def _export_rows(app: web.Application, tenant_id: str, speaker_id: str) -> list[
 
 def _added_references(app: web.Application, tenant_id: str, speaker_id: str) -> list[tuple[bytes, str]]:
     """(decrypted recording, format) of each reference added after enrollment, oldest first."""
-    rows = app[appkeys.DB].query(
-        "SELECT blob_id, preflight FROM speaker_references WHERE speaker_id = ? ORDER BY added_at, id", [speaker_id]
-    )
+    rows = speaker_store.added_references(app[appkeys.DB], speaker_id)
     blobs = app[appkeys.BLOBS]
     return [(blobs.get(tenant_id, r["blob_id"]), json.loads(r["preflight"]).get("format") or "bin") for r in rows]
 

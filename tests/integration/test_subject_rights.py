@@ -16,6 +16,7 @@ from edge_server.storage.db import open_database
 from models.audio import SAMPLE_RATE, decode
 from tests.integration.conftest import Api
 from tests.integration.test_enrollment import enroll, node_holds, speaker_files, tenant_of
+from tests.integration.test_lifecycle import audit_verify
 from tests.integration.test_streaming import PCM, connect, enroll_sample_speakers, live  # noqa: F401
 from tests.stream_client import pcm16
 from tests.support import sample_audio, sample_speakers
@@ -87,9 +88,11 @@ async def test_retention_erases_expired_speakers_with_the_audit_reason(api: Api)
     assert (await api.client.get(f"{BASE}/speakers/{old}", headers=api.headers())).status == 410
     assert (await api.client.get(f"{BASE}/speakers/{recent}", headers=api.headers())).status == 200
     assert all(old not in held for held in (await node_holds(api, tenant_of(api))).values())
-    # the chain still verifies with the new column
     resp = await api.client.get(f"{BASE}/retention", headers=api.headers())
     assert (await resp.json())["data"] == []
+    # the hash chain, now with the reason column, still verifies
+    verified = audit_verify(api.settings.data_dir)
+    assert verified.returncode == 0 and verified.stdout.startswith("OK: 1 erasure audit rows"), verified.stdout
 
 
 async def test_a_delete_request_is_audited_as_a_request(api: Api) -> None:
