@@ -59,6 +59,8 @@ class Meeting:
     name: str
     audio: np.ndarray
     turns: list[tuple[float, float, str]] = field(default_factory=list)
+    #: Each turn's clean speech, as said before the room and the other talkers (same order as turns).
+    speech: list[np.ndarray] = field(default_factory=list)
 
 
 def _speech(path: Path) -> np.ndarray:
@@ -171,14 +173,14 @@ def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
 
 
 def meeting(name: str, present: list[Speaker], condition: str, rng: np.random.Generator, room: Room | None) -> Meeting:
-    """Mix ``present`` into one recording under ``condition`` ("read" or "room")."""
-    low, high = (2.0, 8.0) if condition == "read" else (0.5, 3.0)
+    """Mix ``present`` into one recording under ``condition`` ("read", "room" or "call")."""
+    low, high = {"read": (2.0, 8.0), "room": (0.5, 3.0), "call": (1.5, 6.0)}[condition]
     turns = _order({p.name: _pieces(p.speech, low, high, rng) for p in present}, rng)
     placed: list[tuple[int, str, np.ndarray]] = []
     at = int(0.5 * SAMPLE_RATE)
     for speaker, audio in turns:
         placed.append((at, speaker, audio))
-        if condition == "room" and rng.random() < 0.3:
+        if condition != "read" and rng.random() < 0.3:
             overlap = min(rng.uniform(0.3, 1.0), 0.5 * len(audio) / SAMPLE_RATE)
             at += len(audio) - int(overlap * SAMPLE_RATE)
         else:
@@ -191,9 +193,33 @@ def meeting(name: str, present: list[Speaker], condition: str, rng: np.random.Ge
         heard = room.record(f"{speaker}@{name}", audio) if room is not None else audio
         mix[start : start + len(audio)] += heard
         result.turns.append((start / SAMPLE_RATE, (start + len(audio)) / SAMPLE_RATE, speaker))
+        result.speech.append(audio)
     if room is not None:
         result.audio = add_noise(mix, rng.uniform(10, 20), rng)
+    if condition == "call":
+        result.audio = add_noise(telephone(mix), rng.uniform(25, 35), rng)
     return result
+
+
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as a phone line carries it: 8 kHz, 300-3400 Hz, back at 16 kHz."""
+    from scipy.signal import butter, resample_poly, sosfilt
+
+    narrow = resample_poly(audio, 1, 2)
+    band = sosfilt(butter(4, [300, 3400], btype="bandpass", fs=8000, output="sos"), narrow)
+    return np.asarray(resample_poly(band, 2, 1), dtype=np.float32)[: len(audio)]
+
+
+def calls(half: str, count: int, seed: int = 17) -> list[Meeting]:
+    """``count`` phone calls between two people of ``half``: 1.5-6 s turns, 30 % of them overlapped
+    by the next talker for 0.3-1 s, a phone line's band and 25-35 dB of noise."""
+    rng = np.random.default_rng(seed + (0 if half == "tuning" else 1000))
+    people = [p for p in speakers(half) if sum(map(len, p.speech)) >= 12 * SAMPLE_RATE]
+    out = []
+    for k in range(count):
+        a, b = people[(2 * k) % len(people)], people[(2 * k + 1) % len(people)]
+        out.append(meeting(f"{half}-call-{k}", [a, b], "call", rng, None))
+    return out
 
 
 @dataclass
