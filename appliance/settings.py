@@ -164,6 +164,13 @@ class StreamSettings(_Section):
         description="Final audio kept, at most, before the words still open: the buffer is cut at a pause between "
         "final words, or past this in the middle of speech.",
     )
+    phrase_context_s: float = Field(
+        2.0,
+        ge=0,
+        le=5.0,
+        description="Audio before a phrase's start decoded with it (the end of the phrase before): Whisper hears "
+        "a phrase's first words better in context; words already final there are not taken again.",
+    )
     partial_max_load: float = Field(
         0.4, ge=0, le=1, description="Decode ahead later while Whisper was busy more than this share of the last 5 s."
     )

@@ -86,6 +86,10 @@ class Phrase:
     end: int
 
 
+#: Audio kept on each side of a phrase that ends in silence.
+SPEECH_PAD_S = 0.1
+
+
 class PhraseSegmenter:
     """Turns per-chunk speech probabilities into phrases (pure: no model, no I/O).
 
@@ -96,7 +100,11 @@ class PhraseSegmenter:
     """
 
     def __init__(
-        self, threshold: float = 0.5, min_silence_s: float = 0.4, max_phrase_s: float = 15.0, pad_s: float = 0.1
+        self,
+        threshold: float = 0.5,
+        min_silence_s: float = 0.4,
+        max_phrase_s: float = 15.0,
+        pad_s: float = SPEECH_PAD_S,
     ) -> None:
         self.threshold = threshold
         self.off_threshold = threshold - 0.15

@@ -58,25 +58,37 @@ class Update:
 
 
 class Committer:
-    """The commit state of one phrase."""
+    """The commit state of one phrase.
 
-    def __init__(self, max_delay_s: float) -> None:
+    ``before`` is the commit state of the phrase before it, whose end its decodes hear again as
+    context: until this phrase has final words of its own, a word belongs to it only if it lies
+    after ``floor_s`` (where the phrase before ended) and after the last final word of that one.
+    """
+
+    def __init__(self, max_delay_s: float, before: Committer | None = None, floor_s: float = 0.0) -> None:
         self.max_delay_s = max_delay_s
         self.committed: list[Word] = []
         self._previous: list[Word] = []  # the new words of the last hypothesis
+        self._before = before
+        self.floor_s = floor_s
 
     @property
     def committed_until(self) -> float | None:
         """End of the last committed word, or None before the first commit."""
         return self.committed[-1].end if self.committed else None
 
+    def _final(self) -> list[Word]:
+        """The final words a new word must come after: this phrase's, else the end of the one before."""
+        if self.committed or self._before is None:
+            return self.committed
+        return self._before.committed[-MAX_REPEAT:]
+
     def new_words(self, hypothesis: Sequence[Word]) -> list[Word]:
         """The words of a hypothesis after what is committed (see the module docstring)."""
-        if not self.committed:
-            return [w for w in hypothesis if normal(w.text)]
-        last = self.committed[-1].end
+        final = self._final()
+        last = max(final[-1].end, self.floor_s) if final else self.floor_s
         fresh = [w for w in hypothesis if (w.start + w.end) / 2 > last and normal(w.text)]
-        tail = [normal(w.text) for w in self.committed[-MAX_REPEAT:]]
+        tail = [normal(w.text) for w in final[-MAX_REPEAT:]]
         for n in range(min(MAX_REPEAT, len(fresh), len(tail)), 0, -1):
             head = fresh[:n]
             if [normal(w.text) for w in head] == tail[-n:] and head[-1].start < last + REPEAT_WINDOW_S:
@@ -101,6 +113,8 @@ class Committer:
             take = i + 1
         committed = current[:take]
         self.committed.extend(committed)
+        if self.committed:
+            self._before = None  # its own final words are what new ones come after now
         self._previous = current[take:]
         return Update(committed, current[take:], forced=take - agreed)
 
@@ -108,7 +122,7 @@ class Committer:
         """The phrase's last decode: every new word in it is final."""
         final = self.new_words(hypothesis)
         self.committed.extend(final)
-        self._previous = []
+        self._previous, self._before = [], None
         return final
 
 

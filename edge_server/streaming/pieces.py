@@ -73,6 +73,13 @@ class Decode:
     voice: asyncio.Task[list[Window] | None] | None
     #: Which phrase of the session it decodes (a session counts its closed phrases).
     phrase: int = 0
+    #: Where the audio embedded for the voice starts (the phrase's own start, after its context).
+    voice_start: int = 0
+
+    @property
+    def voice_span(self) -> tuple[float, float]:
+        """Start (seconds into the stream) and length of the audio embedded for the voice."""
+        return self.voice_start / SAMPLE_RATE, (self.end - self.voice_start) / SAMPLE_RATE
 
     def cancel(self) -> None:
         self.job.cancel()

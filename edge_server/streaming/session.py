@@ -9,8 +9,11 @@ decodes agree on them, or when waiting longer would break ``max_delay_s``, and t
 open go out as a partial. Once words are final the buffer keeps only ``commit_context_s`` of them
 before the open ones, so a decode stays short however long the speaker goes on. When the phrase
 closes, its last decode (started ahead, during the closing silence, when it can be) makes the
-rest final. With diarization each decode's audio is embedded on a pyannote node at the same time,
-and each delta is labelled from the audio it covers (labelling.py).
+rest final; speech at its end that Whisper skipped is decoded again on its own (`_skipped`).
+Each phrase is decoded with ``phrase_context_s`` of the phrase before as context, whose words
+are not taken again (`Committer`'s ``before``). With diarization each decode's audio (from the
+phrase's own start) is embedded on a pyannote node at the same time, and each delta is labelled
+from the audio it covers (labelling.py).
 
 Backend B: each closed phrase goes to the upstream relay; no partials, no labels.
 
@@ -36,14 +39,15 @@ from appliance.settings import Settings
 from edge_server.speakers.voices import TenantVoices
 from edge_server.streaming.arrivals import Arrivals
 from edge_server.streaming.asr_scheduler import AHEAD, FINAL, AsrScheduler
-from edge_server.streaming.commit import Committer, buffer_cut
+from edge_server.streaming.commit import Committer, buffer_cut, shifted
+from edge_server.streaming.deltas import phrase_words
 from edge_server.streaming.diarization import Label, SessionSpeakers
 from edge_server.streaming.pieces import Decode, Piece
 from edge_server.streaming.protocol import DeltaFrame, ErrorFrame, ServerFrame
 from edge_server.streaming.transcribers import PhraseTranscriber
 from models.audio import SAMPLE_RATE
 from models.base import Word
-from models.vad import CHUNK, Phrase, PhraseSegmenter, StreamingVad
+from models.vad import CHUNK, SPEECH_PAD_S, Phrase, PhraseSegmenter, StreamingVad
 
 _sessions = itertools.count()
 log = logging.getLogger("scaiecho.session")
@@ -51,6 +55,12 @@ log = logging.getLogger("scaiecho.session")
 Emit = Callable[[ServerFrame], Awaitable[None]]
 #: Shortest buffer worth a decode while a phrase is open.
 MIN_DECODE_S = 0.5
+#: Speech this long after the last word of a phrase's final decode was skipped by Whisper: decode it again.
+SKIPPED_S = 0.8
+#: Audio before the skipped speech given with it, as context.
+SKIPPED_CONTEXT_S = 1.0
+#: Most decodes of skipped speech per phrase.
+MAX_SKIPPED_DECODES = 10
 
 
 class Transcription:
@@ -102,6 +112,10 @@ class Transcription:
         self._emitter = asyncio.get_running_loop().create_task(self._emit_in_order(), name="session-emitter")
         # the open phrase: its commit state, decode buffer start, where its next delta starts
         self._committer = Committer(self.max_delay_s)
+        self._context = int(self.settings.phrase_context_s * SAMPLE_RATE)
+        self._closing: asyncio.Task[Piece] | None = None  # the last closed phrase's final decode
+        self._closed_to = 0  # end sample of the last closed phrase
+        self._opened = 0  # start sample of the open phrase
         self._buffer: int | None = None
         self._boundary: float | None = None
         self._opens: list[Decode] = []  # decodes of the open phrase in flight
@@ -176,9 +190,11 @@ class Transcription:
         """Drop audio no decode can need any more."""
         keep_from = self._segmenter.open_since
         if keep_from is None:
-            keep_from = self._segmenter.position - self._segmenter.pad - CHUNK
+            keep_from = self._segmenter.position - self._segmenter.pad - CHUNK - self._context
         elif self._buffer is not None:
-            keep_from = max(keep_from, self._buffer)
+            keep_from = self._buffer
+        else:
+            keep_from -= self._context
         if self._ahead is not None:
             keep_from = min(keep_from, self._ahead[1].start)
         cut = keep_from - self._base
@@ -187,13 +203,17 @@ class Transcription:
             self._base += cut
 
     def _decode(self, start: int, end: int, priority: int) -> Decode:
+        """Whisper decodes from ``start``; the voice is embedded from the phrase's own start (the
+        context before it belongs to the phrase before, whose words were labelled already)."""
         audio = self._slice(start, end)
         voice = None
+        voice_start = max(start, self._opened)
         if self._voices is not None:
             loop = asyncio.get_running_loop()
-            voice = loop.create_task(self._voices.identify(audio, list(self._voices.live())))
+            heard = audio[voice_start - start :]
+            voice = loop.create_task(self._voices.identify(heard, list(self._voices.live())))
         job = self._phrases.submit(audio, self.language, priority, self._owner)
-        return Decode(start, end, job, voice)
+        return Decode(start, end, job, voice, voice_start=voice_start)
 
     def _put(self, piece: Piece) -> None:
         done: asyncio.Future[Piece] = asyncio.get_running_loop().create_future()
@@ -208,8 +228,9 @@ class Transcription:
         start = self._segmenter.open_since
         if start is None or self._opens:
             return
-        if self._buffer is None or self._buffer < start:  # a phrase just opened
-            self._buffer, self._boundary = start, start / SAMPLE_RATE
+        if self._buffer is None:  # a phrase just opened
+            self._open_phrase(start)
+            assert self._buffer is not None
         now = self._segmenter.position
         step = self.settings.commit_interval_s
         if now - max(self._decoded_to, self._buffer) < step * SAMPLE_RATE:
@@ -224,10 +245,22 @@ class Transcription:
         self._takers.add(taker)  # the loop keeps only weak references to tasks
         taker.add_done_callback(self._takers.discard)
 
+    def _open_phrase(self, start: int) -> None:
+        """A phrase begins at sample ``start``: its decodes start ``phrase_context_s`` earlier, in the
+        end of the phrase before; only words after ``start`` and after that phrase's final words are its own."""
+        self._opened = start
+        self._buffer = max(self._base, start - self._context)
+        self._boundary = start / SAMPLE_RATE
+        floor = max(self._buffer, self._closed_to) / SAMPLE_RATE
+        self._committer = Committer(self.max_delay_s, self._committer, floor)
+
     async def _take_open(self, decode: Decode, asked: float, step: float) -> None:
         """Commit what a decode of the open phrase settles; send the rest as a partial."""
         try:
             words, windows = await decode.words()
+            if self._closing is not None and not self._closing.done():
+                # the phrase before must have its final words first: this decode hears its end
+                await asyncio.wait([self._closing])
         except (Exception, asyncio.CancelledError):
             return  # cancelled by the phrase's close, or failed: the close decodes it all again
         finally:
@@ -237,6 +270,7 @@ class Transcription:
             return  # the phrase closed meanwhile, or a newer decode was taken already
         self._taken_to = decode.end
         self._cycle_s = 0.7 * self._cycle_s + 0.3 * (time.monotonic() - asked + step)
+        first = not self._committer.committed
         update = self._committer.update(words, decode.end / SAMPLE_RATE, self._fed / SAMPLE_RATE, self._cycle_s)
         if not update.committed and not update.tentative:
             return
@@ -244,8 +278,9 @@ class Transcription:
         if update.committed:
             last = update.committed[-1].end
             end = (last + update.tentative[0].start) / 2 if update.tentative else last
-        piece = Piece(self._boundary, end, update.committed, update.tentative, windows)
-        piece.audio_start, piece.audio_s = decode.start / SAMPLE_RATE, (decode.end - decode.start) / SAMPLE_RATE
+        start = _piece_start(self._boundary, self._committer, update.committed, first)
+        piece = Piece(start, end, update.committed, update.tentative, windows)
+        piece.audio_start, piece.audio_s = decode.voice_span
         self._put(piece)
         self._boundary = end
         self._keep_context()
@@ -275,8 +310,10 @@ class Transcription:
             self._ahead[1].cancel()  # speech came back: the phrase is longer than guessed
             self._ahead = None
         if guess is not None and self._ahead is None:
-            start = guess.start if self._buffer is None else max(guess.start, self._buffer)
-            self._ahead = (guess, self._decode(start, guess.end, AHEAD))
+            if self._buffer is None:
+                self._open_phrase(guess.start)
+                assert self._buffer is not None
+            self._ahead = (guess, self._decode(self._buffer, guess.end, AHEAD))
 
     # -- closed phrases --------------------------------------------------------------------------
 
@@ -286,10 +323,12 @@ class Transcription:
             stale.cancel()
         self._opens, self._taken_to = [], 0
         self._phrase += 1
-        committer, self._committer = self._committer, Committer(self.max_delay_s)
-        start = phrase.start if self._buffer is None else max(phrase.start, self._buffer)
-        boundary = phrase.start / SAMPLE_RATE if self._boundary is None else self._boundary
+        if self._buffer is None:
+            self._open_phrase(phrase.start)
+        assert self._buffer is not None and self._boundary is not None
+        committer, start, boundary = self._committer, self._buffer, self._boundary
         self._buffer = self._boundary = None
+        self._closed_to = phrase.end
         ahead, self._ahead = self._ahead, None
         if ahead is not None and ahead[0] == phrase:
             ahead[1].job.promote()
@@ -298,21 +337,62 @@ class Transcription:
             if ahead is not None:
                 ahead[1].cancel()
             decode = self._decode(start, phrase.end, FINAL)
-        task = asyncio.get_running_loop().create_task(self._take_closed(decode, committer, boundary, phrase))
+        audio = self._slice(start, phrase.end)
+        before = self._closing
+        task = asyncio.get_running_loop().create_task(
+            self._take_closed(decode, committer, boundary, phrase, audio, before)
+        )
+        self._closing = task
         await self._queue.put((task, True))
 
-    async def _take_closed(self, decode: Decode, committer: Committer, boundary: float, phrase: Phrase) -> Piece:
+    async def _take_closed(
+        self,
+        decode: Decode,
+        committer: Committer,
+        boundary: float,
+        phrase: Phrase,
+        audio: np.ndarray,
+        before: asyncio.Task[Piece] | None,
+    ) -> Piece:
         end = phrase.end / SAMPLE_RATE
         try:
             words, windows = await decode.words()
+            words += await self._skipped(words, audio, decode.start, end)
+            if before is not None and not before.done():
+                await asyncio.wait([before])  # the phrase before must have its final words first
         except Exception as exc:
             if isinstance(exc, CodedError):  # e.g. the upstream relay's upstream_timeout
                 return Piece(boundary, end, error=ErrorFrame(code=exc.code, message=exc.message))
             message = "a phrase could not be transcribed; the stream goes on"
             return Piece(boundary, end, error=ErrorFrame(code="asr_failed", message=message))
-        piece = Piece(boundary, max(end, boundary), committer.close(words), windows=windows)
-        piece.audio_start, piece.audio_s = decode.start / SAMPLE_RATE, (decode.end - decode.start) / SAMPLE_RATE
+        first = not committer.committed
+        final = committer.close(words)
+        piece = Piece(_piece_start(boundary, committer, final, first), max(end, boundary), final, windows=windows)
+        piece.audio_start, piece.audio_s = decode.voice_span
         return piece
+
+    async def _skipped(self, words: list[Word], audio: np.ndarray, start: int, end_s: float) -> list[Word]:
+        """Words Whisper left out at the end of a phrase (``audio``, from sample ``start``).
+
+        Given a few seconds of speech, Whisper sometimes stops after its first sentence and drops
+        the rest (more often when the rest repeats words it just heard): while the last word heard
+        ends well before the phrase's speech does, the rest is decoded again on its own, with a
+        little audio before it as context.
+        """
+        found: list[Word] = []
+        heard_to = words[-1].end if words else start / SAMPLE_RATE
+        for _ in range(MAX_SKIPPED_DECODES):
+            if self._asr is None or end_s - SPEECH_PAD_S - heard_to < SKIPPED_S:
+                break
+            since = max(start / SAMPLE_RATE, heard_to - SKIPPED_CONTEXT_S)
+            offset = int((since - start / SAMPLE_RATE) * SAMPLE_RATE)
+            segments = await self._asr.submit(audio[offset:], self.language, FINAL, self._owner).future
+            more = [w for w in shifted(phrase_words(segments), since) if (w.start + w.end) / 2 > heard_to]
+            if not more:
+                break  # nothing Whisper can hear there: a noise the voice detector took for speech
+            found += more
+            heard_to = more[-1].end
+        return found
 
     # -- frames out ------------------------------------------------------------------------------
 
@@ -356,3 +436,12 @@ class Transcription:
             self.late_words += now - arrived > self.max_delay_s
             if self._on_latency is not None:
                 self._on_latency(now - arrived)
+
+
+def _piece_start(boundary: float, committer: Committer, words: list[Word], first: bool) -> float:
+    """Where a piece of final words starts: at ``boundary`` (the end of the piece before, or the
+    phrase's start), or for a phrase's first words, at its first word when the phrase's context
+    (after the phrase before) holds a word the voice activity detector missed."""
+    if not first or not words:
+        return boundary
+    return max(committer.floor_s, min(boundary, words[0].start))

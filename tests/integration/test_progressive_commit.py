@@ -39,9 +39,11 @@ class ScriptedWhisper:
 
     model_name = "scripted"
 
-    def __init__(self, recording: np.ndarray, agree: bool) -> None:
+    def __init__(self, recording: np.ndarray, agree: bool, stops_after_s: float | None = None) -> None:
         self.recording = recording.tobytes()
         self.agree = agree
+        #: Like Whisper at times: given a second more audio than this, it stops there and drops the rest.
+        self.stops_after_s = stops_after_s
         self.decodes = itertools.count()
         self.random = random.Random(7)
 
@@ -56,15 +58,20 @@ class ScriptedWhisper:
             end = start + WORD_S
             if not 0 <= (start + end) / 2 <= duration:
                 continue
+            stops = self.stops_after_s is not None and duration > self.stops_after_s + 1.0
+            if stops and (start + end) / 2 > (self.stops_after_s or 0.0):
+                break
             cut = end > duration - 0.1  # a word Whisper hears only in part: its text is unsure
             text = f" w{index}" + ("x" if cut else "") + ("" if self.agree else f"_{decode}")
             found.append(Word(max(0.0, start), min(end, duration), text))
         return [Segment(found[0].start, found[-1].end, "".join(w.text for w in found), tuple(found))] if found else []
 
 
-async def stream(agree: bool, max_delay_s: float) -> list[tuple[float, ServerFrame]]:
+async def stream(
+    agree: bool, max_delay_s: float, stops_after_s: float | None = None
+) -> list[tuple[float, ServerFrame]]:
     recording = sample_audio()
-    scheduler = AsrScheduler(ScriptedWhisper(recording, agree))
+    scheduler = AsrScheduler(ScriptedWhisper(recording, agree, stops_after_s))
     scheduler.start()
     sent: list[tuple[float, ServerFrame]] = []
     fed = 0
@@ -118,6 +125,21 @@ async def test_every_word_is_final_once_in_order_and_within_the_bound(agree: boo
     assert max(lags) <= bound + 0.2, f"a word went final {max(lags):.2f} s after it was spoken"
     # the long unpaused turn (19.6-30 s) is not held back until it closes
     assert any(20.0 < at < 29.0 for at, _, f in finals if f.end < 28.0)
+
+
+async def test_speech_whisper_skipped_at_the_end_of_a_phrase_is_decoded_again() -> None:
+    # every decode of more than 4 s stops after 3 s: the words after that come from decodes of the rest
+    sent = await stream(agree=True, max_delay_s=2.0, stops_after_s=3.0)
+    deltas = [f for _, f in sent if isinstance(f, DeltaFrame)]
+    order = [index_of(w) for f in deltas for w in f.text.split()]
+    assert order == sorted(set(order)), "a word was repeated or went out of order"
+    heard = [
+        i
+        for i in range(int(len(sample_audio()) / SAMPLE_RATE / WORD_EVERY_S) + 1)
+        if any(f.start <= i * WORD_EVERY_S + WORD_S / 2 <= f.end for f in deltas)
+    ]
+    assert set(order) == set(heard), "a word inside the transcribed speech was lost"
+    assert max(order) >= int(29.0 / WORD_EVERY_S), "the end of the long unpaused turn was lost"
 
 
 async def test_partials_carry_only_the_open_words_after_every_final() -> None:

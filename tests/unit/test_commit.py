@@ -102,3 +102,21 @@ def test_arrival_marks_stay_bounded_in_a_long_silent_stream() -> None:
     for step in range(1000):  # frames 1 ms apart are one mark per 10 ms
         many.arrived(step + 1, step * 0.001)
     assert 95 <= len(many) <= 100
+
+
+def test_a_phrase_decoded_with_the_end_of_the_one_before_does_not_take_its_words_again() -> None:
+    before = Committer(max_delay_s=10.0)
+    before.close(words((0.0, "we"), (0.4, "go"), (0.8, "home")))  # the phrase before ends at 1.1 s
+    committer = Committer(max_delay_s=10.0, before=before, floor_s=1.2)
+    # the context: "go home" again, the second "home" with its time drifted past the phrase's floor
+    heard = words((0.4, "go"), (1.15, "home"), (1.6, "now"), (2.0, "then"))
+    assert texts(committer.new_words(heard)) == ["now", "then"]
+    assert texts(committer.close(heard)) == ["now", "then"]
+
+
+def test_a_word_between_two_phrases_that_the_voice_detector_missed_is_taken() -> None:
+    before = Committer(max_delay_s=10.0)
+    before.close(words((0.0, "we"), (0.4, "go")))  # ends at 0.7 s; the next phrase opens at 1.6 s
+    committer = Committer(max_delay_s=10.0, before=before, floor_s=0.8)  # floor: where the phrase before ended
+    heard = words((0.4, "go"), (1.0, "well"), (1.7, "then"))
+    assert texts(committer.new_words(heard)) == ["well", "then"]
