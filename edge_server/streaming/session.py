@@ -386,7 +386,11 @@ class Transcription:
                 break
             since = max(start / SAMPLE_RATE, heard_to - SKIPPED_CONTEXT_S)
             offset = int((since - start / SAMPLE_RATE) * SAMPLE_RATE)
-            segments = await self._asr.submit(audio[offset:], self.language, FINAL, self._owner).future
+            try:
+                segments = await self._asr.submit(audio[offset:], self.language, FINAL, self._owner).future
+            except Exception:  # the phrase keeps the words its own decode heard
+                log.exception("decoding the speech Whisper skipped failed")
+                break
             more = [w for w in shifted(phrase_words(segments), since) if (w.start + w.end) / 2 > heard_to]
             if not more:
                 break  # nothing Whisper can hear there: a noise the voice detector took for speech
