@@ -21,7 +21,7 @@ import re
 import numpy as np
 import pytest
 
-from appliance.contract.frames import DeltaFrame, PartialFrame, ServerFrame
+from appliance.contract.frames import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
 from appliance.settings import Settings
 from edge_server.streaming.asr_scheduler import AsrScheduler
 from edge_server.streaming.session import Transcription
@@ -39,11 +39,16 @@ class ScriptedWhisper:
 
     model_name = "scripted"
 
-    def __init__(self, recording: np.ndarray, agree: bool, stops_after_s: float | None = None) -> None:
+    def __init__(
+        self, recording: np.ndarray, agree: bool, stops_after_s: float | None = None, redecode_fails: bool = False
+    ) -> None:
         self.recording = recording.tobytes()
         self.agree = agree
         #: Like Whisper at times: given a second more audio than this, it stops there and drops the rest.
         self.stops_after_s = stops_after_s
+        #: A decode starting shortly before where an earlier one stopped (a decode of the rest) fails.
+        self.redecode_fails = redecode_fails
+        self.stopped_at: list[float] = []  # recording times where decodes stopped
         self.decodes = itertools.count()
         self.random = random.Random(7)
 
@@ -51,6 +56,8 @@ class ScriptedWhisper:
         offset = self.recording.find(np.ascontiguousarray(samples[:800]).tobytes()) // 4 / SAMPLE_RATE
         duration = len(samples) / SAMPLE_RATE
         decode = next(self.decodes)
+        if self.redecode_fails and any(stop - 1.5 <= offset < stop for stop in self.stopped_at):
+            raise RuntimeError("engine failure")
         found = []
         first = max(0, int(offset / WORD_EVERY_S) - 1)
         for index in range(first, int((offset + duration) / WORD_EVERY_S) + 1):
@@ -60,6 +67,7 @@ class ScriptedWhisper:
                 continue
             stops = self.stops_after_s is not None and duration > self.stops_after_s + 1.0
             if stops and (start + end) / 2 > (self.stops_after_s or 0.0):
+                self.stopped_at.append(offset + (self.stops_after_s or 0.0))
                 break
             cut = end > duration - 0.1  # a word Whisper hears only in part: its text is unsure
             text = f" w{index}" + ("x" if cut else "") + ("" if self.agree else f"_{decode}")
@@ -68,10 +76,10 @@ class ScriptedWhisper:
 
 
 async def stream(
-    agree: bool, max_delay_s: float, stops_after_s: float | None = None
+    agree: bool, max_delay_s: float, stops_after_s: float | None = None, whisper: ScriptedWhisper | None = None
 ) -> list[tuple[float, ServerFrame]]:
     recording = sample_audio()
-    scheduler = AsrScheduler(ScriptedWhisper(recording, agree, stops_after_s))
+    scheduler = AsrScheduler(whisper or ScriptedWhisper(recording, agree, stops_after_s))
     scheduler.start()
     sent: list[tuple[float, ServerFrame]] = []
     fed = 0
@@ -140,6 +148,20 @@ async def test_speech_whisper_skipped_at_the_end_of_a_phrase_is_decoded_again() 
     ]
     assert set(order) == set(heard), "a word inside the transcribed speech was lost"
     assert max(order) >= int(29.0 / WORD_EVERY_S), "the end of the long unpaused turn was lost"
+
+
+async def test_a_failed_decode_of_skipped_speech_keeps_the_phrases_own_words() -> None:
+    whisper = ScriptedWhisper(sample_audio(), agree=True, stops_after_s=3.0, redecode_fails=True)
+    sent = await stream(agree=True, max_delay_s=2.0, whisper=whisper)
+    assert whisper.stopped_at, "no decode stopped early: the test tests nothing"
+    assert not [f for _, f in sent if isinstance(f, ErrorFrame)], "the phrase failed instead of keeping its words"
+    deltas = [f for _, f in sent if isinstance(f, DeltaFrame)]
+    order = [index_of(w) for f in deltas for w in f.text.split()]
+    assert order == sorted(set(order)), "a word was repeated or went out of order"
+    # the words each stopped decode did hear, just before it stopped, went out
+    for stop in whisper.stopped_at:
+        assert int(stop / WORD_EVERY_S) - 1 in order or int(stop / WORD_EVERY_S) - 2 in order
+    assert max(order) * WORD_EVERY_S > 19.6, "the phrases after a failure were lost"
 
 
 async def test_partials_carry_only_the_open_words_after_every_final() -> None:
