@@ -32,20 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import jiwer
 import numpy as np
 import psutil
 
+from benchmarks import stream_wer
+from benchmarks.stream_wer import wer
 from benchmarks.word_timing import Spoken, spoken_words, word_latencies
 from models.audio import SAMPLE_RATE, decode
-from models.base import Transcriber
 from models.registry import load_transcriber
 from models.settings import ModelSettings
 from models.vad import speech_regions
 from tests.api_client import enroll, set_policy
 from tests.appliance_process import Appliance
 from tests.stream_client import StreamResult, stream
-from tests.support import normalise, reference_text, sample_audio
+from tests.support import reference_text, sample_audio
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "librispeech"
 #: Audio per WebSocket frame when streaming in real time (a live microphone client sends 20-100 ms).
@@ -252,22 +252,12 @@ async def load_test(
     return Load(streams, words, phrases, late, sum(len(a) for a, _, _ in chosen) / SAMPLE_RATE, cpu)
 
 
-def offline_text(transcriber: Transcriber) -> str:
-    """faster-whisper on the whole sample file at once."""
-    return " ".join(s.text for s in transcriber.transcribe(sample_audio(), language="en"))
-
-
-def wer(text: str) -> float:
-    """Word error rate of ``text`` against the sample's reference transcript."""
-    return float(jiwer.wer(normalise(reference_text()), normalise(text)))
-
-
 async def run(args: argparse.Namespace) -> None:
     """Everything, on one appliance with two nodes."""
     material, unknown = speakers()
     transcriber = load_transcriber(ModelSettings())
     sample_spoken = spoken_words(transcriber, sample_audio())
-    offline = wer(offline_text(transcriber))
+    offline = wer(reference_text(), stream_wer.offline(sample_audio(), transcriber))
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         if args.config:
@@ -341,7 +331,7 @@ def print_live(args: argparse.Namespace, live: list[StreamResult], spoken: list[
         found, aligned = word_latencies(result, spoken)
         latencies += found
         shares.append(aligned)
-        errors.append(wer(result.text))
+        errors.append(wer(reference_text(), result.text))
         done = result.of("done")[0]
         words, late = words + done["words"], late + done["late_words"]
     labels = sorted({d.get("speaker_label") or "-" for result in live for d in result.deltas})

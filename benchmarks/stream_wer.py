@@ -123,7 +123,7 @@ async def streamed(audio: np.ndarray, transcriber: Transcriber, settings: Settin
 
 
 def offline(audio: np.ndarray, transcriber: Transcriber) -> str:
-    """tiny.en on the whole recording at once."""
+    """tiny.en on the whole recording at once (greedy, as the box decodes)."""
     return " ".join(s.text for s in transcriber.transcribe(audio, "en", words=False))
 
 
