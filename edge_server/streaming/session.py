@@ -241,7 +241,7 @@ class Transcription:
         decode = self._decode(self._buffer, now, FINAL)
         decode.phrase = self._phrase
         self._opens.append(decode)
-        taker = asyncio.get_running_loop().create_task(self._take_open(decode, time.monotonic(), step))
+        taker = asyncio.get_running_loop().create_task(self._take_open(decode, self._fed, step))
         self._takers.add(taker)  # the loop keeps only weak references to tasks
         taker.add_done_callback(self._takers.discard)
 
@@ -254,8 +254,9 @@ class Transcription:
         floor = max(self._buffer, self._closed_to) / SAMPLE_RATE
         self._committer = Committer(self.max_delay_s, self._committer, floor)
 
-    async def _take_open(self, decode: Decode, asked: float, step: float) -> None:
-        """Commit what a decode of the open phrase settles; send the rest as a partial."""
+    async def _take_open(self, decode: Decode, asked: int, step: float) -> None:
+        """Commit what a decode of the open phrase settles; send the rest as a partial. ``asked``: the
+        audio fed when it was asked (the turnaround is measured in stream time, as the bound is)."""
         try:
             words, windows = await decode.words()
             if self._closing is not None and not self._closing.done():
@@ -269,7 +270,7 @@ class Transcription:
         if decode.phrase != self._phrase or decode.end <= self._taken_to or self._boundary is None:
             return  # the phrase closed meanwhile, or a newer decode was taken already
         self._taken_to = decode.end
-        self._cycle_s = 0.7 * self._cycle_s + 0.3 * (time.monotonic() - asked + step)
+        self._cycle_s = 0.7 * self._cycle_s + 0.3 * ((self._fed - asked) / SAMPLE_RATE + step)
         first = not self._committer.committed
         update = self._committer.update(words, decode.end / SAMPLE_RATE, self._fed / SAMPLE_RATE, self._cycle_s)
         if not update.committed and not update.tentative:
