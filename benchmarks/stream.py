@@ -36,7 +36,6 @@ import numpy as np
 import psutil
 
 from benchmarks import stream_wer
-from benchmarks.stream_wer import wer
 from benchmarks.word_timing import Spoken, spoken_words, word_latencies
 from models.audio import SAMPLE_RATE, decode
 from models.registry import load_transcriber
@@ -257,7 +256,7 @@ async def run(args: argparse.Namespace) -> None:
     material, unknown = speakers()
     transcriber = load_transcriber(ModelSettings())
     sample_spoken = spoken_words(transcriber, sample_audio())
-    offline = wer(reference_text(), stream_wer.offline(sample_audio(), transcriber))
+    offline = stream_wer.wer(reference_text(), stream_wer.offline(sample_audio(), transcriber))
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         if args.config:
@@ -331,7 +330,7 @@ def print_live(args: argparse.Namespace, live: list[StreamResult], spoken: list[
         found, aligned = word_latencies(result, spoken)
         latencies += found
         shares.append(aligned)
-        errors.append(wer(reference_text(), result.text))
+        errors.append(stream_wer.wer(reference_text(), result.text))
         done = result.of("done")[0]
         words, late = words + done["words"], late + done["late_words"]
     labels = sorted({d.get("speaker_label") or "-" for result in live for d in result.deltas})
