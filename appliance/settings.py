@@ -182,7 +182,7 @@ class StreamSettings(_Section):
 class DiarizationSettings(_Section):
     """How a phrase's voice becomes an enrolled name or a per-session `spk_N` label."""
 
-    accept: float = Field(0.80, gt=0, lt=1, description="Cosine score to an enrolled speaker needed to use their name.")
+    accept: float = Field(0.50, gt=0, lt=1, description="Cosine score to an enrolled speaker needed to use their name.")
     margin: float = Field(0.05, ge=0, lt=1, description="Lead the best enrolled score needs over the runner-up.")
     min_speech_s: float = Field(
         1.0, gt=0, description="Shorter phrases never get an enrolled name on their own evidence."
@@ -195,32 +195,32 @@ class DiarizationSettings(_Section):
         "similarity to each other (when that is above accept).",
     )
     session_margin: float = Field(
-        0.10,
+        0.20,
         ge=0,
         lt=1,
         description="A turn scoring this much below the session's best turn for a speaker is not that speaker.",
     )
     window_accept: float = Field(
-        0.80, gt=0, lt=1, description="Score one sliding window needs to count as an enrolled speaker's (turn cutting)."
+        0.55, gt=0, lt=1, description="Score one sliding window needs to count as an enrolled speaker's (turn cutting)."
     )
     min_turn_windows: int = Field(
         2, ge=1, description="Fewest consecutive windows that make a speaker turn inside a phrase."
     )
     change_below: float = Field(
-        0.70,
+        0.45,
         gt=-1,
         lt=1,
         description="Cosine between the windows before and after a point below which the voice changes there.",
     )
     min_turn_s: float = Field(1.0, gt=0, description="Shortest turn a voice change may cut.")
     cluster_join: float = Field(
-        0.78,
+        0.50,
         gt=0,
         lt=1,
         description="Cosine between two groups of a session's turns (their centroids) at which they are one voice.",
     )
     cluster_join_long: float = Field(
-        0.90,
+        0.70,
         gt=0,
         lt=1,
         description="The same for groups of 6 s or more (the level rises linearly from 1 s): long groups' "
@@ -233,7 +233,7 @@ class DiarizationSettings(_Section):
         "turn takes the label of the closest voice already labelled, if within cluster_attach).",
     )
     cluster_attach: float = Field(
-        0.65, gt=-1, lt=1, description="Cosine to a labelled voice at which a new, short voice borrows its label."
+        0.35, gt=-1, lt=1, description="Cosine to a labelled voice at which a new, short voice borrows its label."
     )
     cluster_spread: float = Field(
         0.0,
@@ -243,12 +243,12 @@ class DiarizationSettings(_Section):
         "similarity between the session's distinct voices.",
     )
     duplicate_warn: float = Field(
-        0.85,
+        0.65,
         gt=0,
         lt=1,
         description="A new reference scoring this close to an enrolled profile is flagged as a likely duplicate "
-        "(one person enrolled twice); such profiles count as one voice when labelling. benchmarks/duplicates.py: "
-        "same person >= 0.93, different people <= 0.75.",
+        "(one person enrolled twice); such profiles count as one voice when labelling. benchmarks/duplicates.py "
+        "(CAM++): same person >= 0.83, different people <= 0.45.",
     )
 
 
@@ -261,12 +261,12 @@ class ConsentSettings(_Section):
         "impossible check, warn = enroll and record the failure, off = do not check.",
     )
     speaker_threshold: float = Field(
-        0.87,
+        0.55,
         gt=0,
         lt=1,
-        description="Cosine between the consent recording's and the reference's voice (GE2E) below which the "
-        "consent is another person's. The highest threshold that keeps the tuning half's false rejects within "
-        "5 % (benchmarks/consent.py): accepting someone else's consent is the worse error.",
+        description="Cosine between the consent recording's and the reference's voice (the nodes' model, CAM++) "
+        "below which the consent is another person's: the middle of the range that keeps the tuning half's false "
+        "rejects within 5 % and false accepts within 1 % (benchmarks/consent.py; GE2E's was 0.87).",
     )
     text_threshold: float = Field(
         0.6,

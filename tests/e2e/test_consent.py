@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from appliance.contract import BASE
+from appliance.settings import ConsentSettings
 from models.audio import decode, encode
 from tests.appliance_process import Appliance
 from tests.support import CONSENT_SAID, enroll_fields, enrollment_audio
@@ -67,7 +68,7 @@ def test_the_person_saying_the_consent_text_is_enrolled_with_the_proof(box: Appl
     assert status == 201, body
     proof = body["data"]["consent"]["verification"]
     assert proof["policy"] == "enforce" and proof["passed"] is True
-    assert proof["speaker"]["score"] >= proof["speaker"]["threshold"] == 0.87
+    assert proof["speaker"]["score"] >= proof["speaker"]["threshold"] == ConsentSettings().speaker_threshold
     assert proof["text"]["match_ratio"] >= proof["text"]["threshold"]
     assert "jersey" in proof["text"]["heard"].lower()
     assert box.get_json(f"/speakers/{body['data']['id']}")[1]["data"]["consent"]["verification"] == proof
@@ -79,7 +80,7 @@ def test_the_other_callers_consent_is_refused_and_nothing_is_stored(box: Applian
     _, other_consent = enrollment_audio(SECOND)
     status, body = asyncio.run(post(box, enroll_fields(SECOND), reference, other_consent))
     assert status == 422 and body["error"]["code"] == "consent_speaker_mismatch", body
-    assert body["error"]["details"]["speaker"]["score"] < 0.87
+    assert body["error"]["details"]["speaker"]["score"] < ConsentSettings().speaker_threshold
     assert stored(box) == before
 
 

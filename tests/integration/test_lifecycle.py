@@ -309,7 +309,7 @@ async def test_nodes_route(cell: Cell) -> None:
         ("node-a", ["pyannote"], 1),
         ("node-b", ["pyannote"], 1),
     ]
-    assert body["data"][0]["model"] == "ge2e-resemblyzer"
+    assert body["data"][0]["model"] == "campplus-3dspeaker-zh-en"
     other = await cell.api.client.get(f"{BASE}/nodes", headers=cell.api.headers(cell.api.other_key))
     assert other.status == 403
     assert (await other.json())["error"]["details"]["required_scope"] == "scaiecho:admin"
@@ -422,7 +422,8 @@ async def test_a_node_holding_an_erased_speaker_behind_our_back_is_made_to_relea
     cluster = cell.api.client.app[appkeys.CLUSTER]
     node = next(n for n in await cluster.candidates() if n.node_id == "node-a")
     tenant = tenant_of(cell.api)
-    pushed = await cluster.push_embeddings(node, node.model, [(tenant, speaker, np.ones(256, np.float32) / 16)])
+    vector = np.ones(192, np.float32) / np.sqrt(192)  # the node model's dimension (CAM++)
+    pushed = await cluster.push_embeddings(node, node.model, [(tenant, speaker, vector)])
     assert pushed.ok and speaker in await cell.held_by("node-a")
 
     async def released() -> bool:

@@ -16,6 +16,7 @@ import pytest
 
 from appliance.contract import BASE
 from appliance.redis_server import BundledRedis
+from appliance.settings import DiarizationSettings
 from edge_server.access.tenancy import create_key, revoke_key
 from edge_server.storage.db import open_database
 from models.audio import SAMPLE_RATE, encode
@@ -126,7 +127,10 @@ async def test_wav_stream_with_diarization_names_enrolled_and_clusters_the_rest(
     deltas = [f for f in await client.finish() if f["type"] == "delta"]
     labels = {d.get("speaker_label") for d in deltas}
     assert names[speakers[0]] in labels
-    assert {"spk_0"} <= labels and not labels - {names[speakers[0]], "spk_0", "spk_1", None}
+    # the unknown caller is one or more session voices (sent at once, whole 12 s phrases are
+    # labelled, and a turn mixing both callers can open a voice of its own), never a name
+    voices = labels - {names[speakers[0]], None}
+    assert "spk_0" in voices and all(str(v).startswith("spk_") for v in voices) and len(voices) <= 3, labels
     for d in deltas:
         if d.get("speaker_label") == names[speakers[0]]:
             assert d["speaker_id"].startswith("spk_") and 0 < d["speaker_confidence"] <= 1
@@ -148,7 +152,8 @@ async def test_a_person_enrolled_twice_is_warned_about_and_still_named(live: Api
     status, second = await enroll(live, reference, consent, display_name="Ada Again")
     assert status == 201, second
     flagged = second["data"]["possible_duplicates"]
-    assert [d["speaker_id"] for d in flagged] == [first["data"]["id"]] and flagged[0]["score"] >= 0.85
+    assert [d["speaker_id"] for d in flagged] == [first["data"]["id"]]
+    assert flagged[0]["score"] >= DiarizationSettings().duplicate_warn
     assert "same person enrolled twice" in second["data"]["note"]
     other_reference, other_consent = (wav_bytes(x) for x in enrollment_audio(b))
     status, other = await enroll(live, other_reference, other_consent, display_name="Bo Other")

@@ -14,7 +14,7 @@ def test_defaults(tmp_path: Path) -> None:
     s = load_settings(tmp_path)
     assert (s.server.host, s.server.port, s.nodes.count) == ("127.0.0.1", 8080, 2)
     assert s.db_path == tmp_path / "scaiecho.db"
-    assert s.models.embedding == "ge2e"
+    assert s.models.embedding == "campplus"
 
 
 def test_config_file_then_overrides(tmp_path: Path) -> None:
