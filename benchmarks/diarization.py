@@ -4,9 +4,10 @@ Runs the session's own labelling code (edge_server/streaming/labelling.py and di
 on audio replayed the way a stream is decoded, without Whisper: Silero VAD cuts phrases as the
 session does; each phrase is committed in steps of ``--step`` seconds, each step's decode buffer
 holding 1 s of already-final audio before and 1 s of still-open audio after the words it makes
-final; the buffer is embedded with the node's model (GE2E windows) and scored against the
-enrolled profiles. Words are 0.3 s tiles of the phrase's speech (Whisper's words are about that
-long), so every stretch of speech gets the label a word spoken there would get.
+final; the buffer is embedded with the node's model (``--embedding``, CAM++ by default; windows
+on the phrase's grid, as the session asks for them) and scored against the enrolled profiles.
+Words are 0.3 s tiles of the phrase's speech (Whisper's words are about that long), so every
+stretch of speech gets the label a word spoken there would get.
 
 Scoring (10 ms grid, reference turns of the meeting):
 
@@ -22,6 +23,7 @@ Scoring (10 ms grid, reference turns of the meeting):
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from collections import defaultdict
@@ -34,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 
 from appliance.settings import DiarizationSettings, Settings
-from benchmarks.meetings import Meeting, build
+from benchmarks.meetings import Box, Meeting, build, calls
 from edge_server.streaming.diarization import Label, SessionSpeakers, Window
 from edge_server.streaming.labelling import label_words
 from models.audio import SAMPLE_RATE
@@ -103,7 +105,10 @@ def replay(
         while words and at < stop:
             upto = min(stop, at + step_s) if at + step_s < stop - 0.5 else stop
             final = [w for w in words if at <= (w.start + w.end) / 2 < upto]
-            buffer_start = max(start / SAMPLE_RATE, at - CONTEXT_S)
+            # the session's rule: the voice is embedded from the phrase's window grid
+            grid = settings.models.embedding_step_s
+            behind = max(0.0, at - CONTEXT_S - start / SAMPLE_RATE)
+            buffer_start = start / SAMPLE_RATE + math.ceil(behind / grid - 1e-9) * grid
             buffer_end = min(stop, upto + OPEN_S)
             samples = audio[int(buffer_start * SAMPLE_RATE) : int(buffer_end * SAMPLE_RATE)]
             if final:
@@ -249,7 +254,10 @@ def profile_audio(reference: np.ndarray, spec: str) -> np.ndarray:
 def run_meetings(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> dict[str, Tally]:
     tallies: dict[str, Tally] = {}
     for condition in args.condition:
-        box = build(args.half, condition, args.meetings)
+        if condition == "call":  # two people on a phone line, nobody enrolled
+            box = Box({}, calls(args.half, args.meetings))
+        else:
+            box = build(args.half, condition, args.meetings)
         profiles = {
             name: embedder.embed(profile_audio(audio, args.references)) for name, audio in box.references.items()
         }
@@ -301,19 +309,21 @@ def settings_with(overrides: Sequence[str]) -> Settings:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--half", default="held-out", choices=["tuning", "held-out"])
-    parser.add_argument("--condition", nargs="+", default=["read", "room"], choices=["read", "room"])
+    parser.add_argument("--condition", nargs="+", default=["read", "room"], choices=["read", "room", "call"])
     parser.add_argument("--meetings", type=int, default=6)
     parser.add_argument("--step", type=float, default=1.0, help="seconds made final per decode")
     parser.add_argument("--sample", action="store_true", help="the pyannote sample instead of meetings")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--embedding-step", type=float, default=ModelSettings().embedding_step_s)
+    parser.add_argument("--embedding", default=ModelSettings().embedding, help="ge2e, campplus or a checkpoint")
     parser.add_argument("--set", nargs="*", default=[], help="diarization setting overrides, key=value")
     parser.add_argument(
         "--references", default="all", help="profile material: all, 8 (first 8 s), 8+8 (and the last 8 s)"
     )
     args = parser.parse_args()
-    settings = settings_with(args.set)
-    embedder = load_embedder(ModelSettings(embedding_step_s=args.embedding_step))
+    models = ModelSettings(embedding=args.embedding, embedding_step_s=args.embedding_step)
+    settings = settings_with(args.set).model_copy(update={"models": models})
+    embedder = load_embedder(models)
     began = time.monotonic()
     if args.sample:
         print_table("pyannote sample call, collar 0.25 s", run_sample(args, settings, embedder))

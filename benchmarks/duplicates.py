@@ -22,7 +22,7 @@ from models.audio import SAMPLE_RATE
 from models.registry import load_embedder
 from models.settings import ModelSettings
 
-THRESHOLDS = (0.75, 0.80, 0.85, 0.88, 0.90, 0.92, 0.95)
+THRESHOLDS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.93)
 
 
 def chunks(speech: np.ndarray, seconds: float) -> list[np.ndarray]:
@@ -54,7 +54,8 @@ def main() -> None:
     different = [float(a @ b) for (_, va), (_, vb) in itertools.combinations(known.items(), 2) for a in va for b in vb]
     different += [float(a @ o) for vectors in known.values() for a in vectors for o in others]
     same_arr, diff_arr = np.array(same), np.array(different)
-    print(f"GE2E, {args.chunk_s:g} s chunks: {len(same)} same-person pairs, {len(different)} different-person pairs")
+    pairs = f"{len(same)} same-person pairs, {len(different)} different-person pairs"
+    print(f"{embedder.model_name}, {args.chunk_s:g} s chunks: {pairs}")
     print(
         f"same person: min {same_arr.min():.3f}, p5 {np.percentile(same_arr, 5):.3f}, median {np.median(same_arr):.3f}"
     )
