@@ -119,6 +119,10 @@ class Cluster:
             resp.raise_for_status()
             return list((await resp.json())["speaker_ids"])
 
+    async def status(self, node: NodeInfo) -> NodeResult:
+        """The node's own status document: identity, model, count held, windows embedded and cached."""
+        return await self._call(node, "GET", proto.STATUS_PATH)
+
     async def holdings(self, node: NodeInfo) -> set[tuple[str, str]]:
         """Every ``(tenant_id, speaker_id)`` the node process holds in memory (asks the node, not Redis)."""
         result = await self._call(node, "GET", proto.HELD_PATH)

@@ -35,6 +35,9 @@ class Embedder(Protocol):
     model_name: str
     #: Length of one embedding.
     dimension: int
+    #: Windows answered from the cache, and windows the model ran on, since the engine loaded.
+    hits: int
+    misses: int
 
     @property
     def window_s(self) -> float:

@@ -115,8 +115,9 @@ async def embed_body(request: web.Request) -> np.ndarray:
         raise Refused(422, "embedding_failed", str(exc)) from exc
 
 
-async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarray]:
-    """Like `embed_body`, per sliding window: (starts (w,), unit embeddings (w, dim))."""
+async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Like `embed_body`, per sliding window: (starts (w,), unit embeddings (w, dim), the whole speech's
+    embedding exactly as `hold_speaker` would hold it)."""
     samples = await _speech_body(request)
     try:
         starts, data = await asyncio.to_thread(request.app[STATE].embedder.embed_windows, samples)
@@ -125,7 +126,11 @@ async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarr
     norms = np.linalg.norm(data, axis=1, keepdims=True)
     if not np.all(np.isfinite(norms)) or np.any(norms == 0):
         raise Refused(422, "embedding_failed", "the embedding is degenerate (silent input?)")
-    return starts, (data / norms).astype(np.float32)
+    mean = data.mean(axis=0)
+    length = float(np.linalg.norm(mean))
+    if not np.isfinite(length) or length == 0.0:
+        raise Refused(422, "embedding_failed", "the embedding is degenerate (silent input?)")
+    return starts, (data / norms).astype(np.float32), (mean / length).astype(np.float32)
 
 
 def _check_deadline(request: web.Request) -> None:
@@ -188,10 +193,12 @@ async def identify(request: web.Request) -> web.Response:
     """POST speech -> its sliding windows' embeddings and their cosine to every speaker held for the tenant.
 
     The whole phrase's embedding is the normalized mean of its windows, so the caller can score
-    any run of windows (a speaker turn) without asking again.
+    any run of windows (a speaker turn) without asking again. ``profile`` is the embedding a hold
+    of the same speech computes: enrollment pushes it to the other nodes instead of embedding the
+    reference once more on each of them.
     """
     state = request.app[STATE]
-    starts, windows = await embed_windows_body(request)
+    starts, windows, profile = await embed_windows_body(request)
     held = state.embeddings.get(request.match_info["tenant_id"], {})
     ids = list(held)
     scores = np.stack([held[s] for s in ids]) @ windows.T if ids else np.zeros((0, len(windows)))
@@ -200,6 +207,7 @@ async def identify(request: web.Request) -> web.Response:
         {
             "node_id": state.node_id,
             "model": state.embedder.model_name,
+            "profile": proto.encode_vector(profile),
             "windows": [
                 {
                     "start": round(float(start), 3),
@@ -238,8 +246,15 @@ async def status(request: web.Request) -> web.Response:
     """GET -> identity and counts."""
     state = request.app[STATE]
     held = sum(len(v) for v in state.embeddings.values())
+    embedder = state.embedder
     return web.json_response(
-        {"node_id": state.node_id, "boot_id": state.boot_id, "model": state.embedder.model_name, "held": held}
+        {
+            "node_id": state.node_id,
+            "boot_id": state.boot_id,
+            "model": embedder.model_name,
+            "held": held,
+            "windows": {"embedded": embedder.misses, "from_cache": embedder.hits},
+        }
     )
 
 

@@ -23,6 +23,7 @@ from importlib import metadata
 import numpy as np
 from aiohttp import web
 
+from appliance import node_protocol as proto
 from appliance.clock import utc_now
 from appliance.contract.consent import ConsentPolicy, ConsentVerification, SpeakerCheck, TextCheck
 from appliance.contract.documents import EnrollmentForm
@@ -50,6 +51,8 @@ class Embedded:
 
     windows: list[Window]
     model: str
+    #: What a hold of the same speech would keep on a node of ``model`` (None from older nodes).
+    profile: np.ndarray | None = None
 
     @property
     def vector(self) -> np.ndarray:
@@ -68,15 +71,25 @@ def versions(packages: tuple[str, ...]) -> str:
     return ", ".join(found)
 
 
-async def embed_on_node(app: web.Application, tenant_id: str, speech: np.ndarray) -> Embedded | None:
-    """``speech`` embedded by one online node (the second is tried if the first fails); None if none can."""
+async def embed_on_node(app: web.Application, tenant_id: str, speech: np.ndarray, first: int = 0) -> Embedded | None:
+    """``speech`` embedded by one online node (the next is tried if it fails); None if none can.
+
+    ``first`` picks which online node is asked first, so that two recordings embedded at once
+    (reference and consent) go to two nodes instead of queueing on one.
+    """
     if len(speech) < MIN_EMBED_SAMPLES:
         return None
     cluster = app[appkeys.CLUSTER]
-    for node in (await cluster.candidates())[:2]:
+    nodes = await cluster.candidates()
+    if nodes:
+        shift = first % len(nodes)
+        nodes = nodes[shift:] + nodes[:shift]
+    for node in nodes[:2]:
         result = await cluster.identify(node, tenant_id, speech)
         if result.ok and result.body is not None and result.body.get("windows"):
-            return Embedded(windows_of(result.body), str(result.body.get("model", "unknown")))
+            body = result.body
+            profile = proto.decode_vector(body["profile"]) if "profile" in body else None
+            return Embedded(windows_of(body), str(body.get("model", "unknown")), profile)
         log.warning("node %s could not embed a consent check recording: %s", node.node_id, result.error)
     return None
 
@@ -166,27 +179,15 @@ def skipped_by_policy(policy: ConsentPolicy, settings: ConsentSettings, language
     )
 
 
-async def verify(
-    app: web.Application,
+def verification(
     policy: ConsentPolicy,
-    form: EnrollmentForm,
+    settings: ConsentSettings,
     reference: Embedded | None,
-    consent_speech: np.ndarray,
-    consent_audio: np.ndarray,
-    tenant_id: str,
+    consent: Embedded | None,
+    text: TextCheck,
 ) -> ConsentVerification:
-    """Run both checks (``reference`` is the reference as a node embedded it, None if none could)."""
-    settings: ConsentSettings = app[appkeys.SETTINGS].consent
-    if policy == "off":
-        return skipped_by_policy(policy, settings, form.language_primary)
-    consent = None
-    if reference is not None:
-        try:
-            consent = await embed_on_node(app, tenant_id, consent_speech)
-        except Exception as exc:  # Redis or the node went away meanwhile: the check could not run
-            log.warning("no node could embed the consent recording: %s", exc)
+    """Both checks' outcome (the recordings as nodes embedded them, None where none could)."""
     speaker = speaker_check(reference, consent, settings.speaker_threshold)
-    text = await text_check(app, form, consent_audio)
     return ConsentVerification(
         policy=policy,
         passed=speaker.status == "passed" and text.status == "passed",

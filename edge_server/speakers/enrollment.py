@@ -32,6 +32,7 @@ from appliance.settings import Settings
 from edge_server import appkeys
 from edge_server.access.scopes import Principal
 from edge_server.access.tenancy import new_id
+from edge_server.cluster import NodeResult
 from edge_server.errors import ApiError
 from edge_server.speakers import consent_check, consents
 from edge_server.speakers import store as speaker_store
@@ -110,17 +111,40 @@ def is_erased(app: web.Application, speaker_id: str) -> bool:
     return speaker_store.is_erased(app[appkeys.DB], speaker_id)
 
 
-async def offer_to_nodes(app: web.Application, tenant_id: str, speaker_id: str, speech: np.ndarray) -> dict:
-    """Fan a speaker out to every online node, then persist the resulting status."""
+async def offer_to_nodes(
+    app: web.Application,
+    tenant_id: str,
+    speaker_id: str,
+    speech: np.ndarray,
+    profile: tuple[str, np.ndarray] | None = None,
+) -> dict[str, NodeResult]:
+    """Fan a speaker out to every online node, then persist the resulting status.
+
+    ``profile`` is ``(model, vector)`` when a node already embedded this very speech (enrollment's
+    checks did): nodes of that model are handed the vector instead of embedding the speech again,
+    the others embed the speech themselves.
+    """
     cluster = app[appkeys.CLUSTER]
+    db, key = app[appkeys.DB], app[appkeys.BLOBS].master_key
     app[appkeys.FANNING_OUT].add(speaker_id)
     try:
         nodes = await cluster.candidates()
-        results = await cluster.hold(nodes, tenant_id, speaker_id, speech) if nodes else {}
+        pushed = [n for n in nodes if profile is not None and n.model == profile[0]]
+        embedding = [n for n in nodes if n not in pushed]
+        results: dict[str, NodeResult] = {}
+        if pushed and profile is not None:
+            item = [(tenant_id, speaker_id, profile[1])]
+            answers = await asyncio.gather(*(cluster.push_embeddings(n, profile[0], item) for n in pushed))
+            results.update((r.node_id, r) for r in answers)
+        if embedding:
+            results.update(await cluster.hold(embedding, tenant_id, speaker_id, speech))
         if is_erased(app, speaker_id):  # an erasure ran while the nodes were embedding
             await cluster.release(nodes, tenant_id, speaker_id)
             return results
-        embedding_cache.remember(app[appkeys.DB], app[appkeys.BLOBS].master_key, tenant_id, speaker_id, results)
+        if profile is not None and any(results[n.node_id].ok for n in pushed):
+            embedding_cache.store(db, key, tenant_id, speaker_id, profile[0], profile[1])
+        else:
+            embedding_cache.remember(db, key, tenant_id, speaker_id, results)
         status, reason = speaker_store.status_after_fanout(results)
         speaker_store.set_status(app[appkeys.DB], speaker_id, status, reason)
         return results
@@ -185,11 +209,17 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
 
     tenant_id = principal.tenant_id
     ensure_room(settings, len(form.reference) + len(form.consent))
-    embedded = await _embedded(app, tenant_id, reference.speech)
     policy = policies.read(db, tenant_id, settings.consent).consent_checks
-    verification = await consent_check.verify(
-        app, policy, form, embedded, consent.speech, consent.audio.samples, tenant_id
-    )
+    if policy == "off":
+        embedded = await _embedded(app, tenant_id, reference.speech)
+        verification = consent_check.skipped_by_policy(policy, settings.consent, form.language_primary)
+    else:  # the two recordings on two nodes and the words on Whisper, all at once
+        embedded, consent_embedded, text = await asyncio.gather(
+            _embedded(app, tenant_id, reference.speech, first=0),
+            _embedded(app, tenant_id, consent.speech, first=1),
+            consent_check.text_check(app, form, consent.audio.samples),
+        )
+        verification = consent_check.verification(policy, settings.consent, embedded, consent_embedded, text)
     if (refused := consent_check.refusal(verification)) is not None:
         raise refused
     duplicates = duplicates_in(app, tenant_id, embedded.windows) if embedded is not None else []
@@ -258,7 +288,8 @@ async def enroll(app: web.Application, principal: Principal, form: EnrollmentFor
 
     note: str | None = None
     try:
-        results = await offer_to_nodes(app, tenant_id, speaker_id, reference.speech)
+        profile = (embedded.model, embedded.profile) if embedded is not None and embedded.profile is not None else None
+        results = await offer_to_nodes(app, tenant_id, speaker_id, reference.speech, profile)
     except Exception as exc:  # committed: never report failure for it
         log.warning("fan-out of %s failed (%s); it stays pending and is offered again", speaker_id, exc)
         results, note = {}, FANOUT_FAILED_NOTE
@@ -282,12 +313,14 @@ def duplicate_note(found: list[PossibleDuplicate]) -> str:
     )
 
 
-async def _embedded(app: web.Application, tenant_id: str, speech: np.ndarray) -> consent_check.Embedded | None:
-    """The reference embedded and scored by a node (consent check, duplicates); None when no node can."""
+async def _embedded(
+    app: web.Application, tenant_id: str, speech: np.ndarray, first: int = 0
+) -> consent_check.Embedded | None:
+    """A recording embedded and scored by a node (consent check, duplicates); None when no node can."""
     try:
-        return await consent_check.embed_on_node(app, tenant_id, speech)
+        return await consent_check.embed_on_node(app, tenant_id, speech, first)
     except Exception as exc:  # Redis or the nodes unreachable: the policy decides what that means
-        log.warning("no node could embed the reference: %s", exc)
+        log.warning("no node could embed a recording: %s", exc)
         return None
 
 

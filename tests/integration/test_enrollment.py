@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 from typing import Any
 
 import aiohttp
+import numpy as np
 import pytest
 from openapi_spec_validator import validate
 
@@ -95,6 +97,47 @@ async def test_enroll_ready_on_both_nodes(api: Api) -> None:
     assert resp.status == 200
     fetched = (await resp.json())["data"]
     assert fetched["enrolled_on"] == ["node-1", "node-2"] and fetched["display_name"] == "Alice Example"
+
+
+async def windows_embedded(api: Api) -> int:
+    """Windows the model ran on, summed over the node processes (their /status counters)."""
+    cluster = api.client.app[appkeys.CLUSTER]
+    total = 0
+    for node in await cluster.candidates():
+        result = await cluster.status(node)
+        assert result.ok and result.body is not None
+        total += result.body["windows"]["embedded"]
+    return total
+
+
+def window_count(speech_s: float, window_s: float = 1.6, step_s: float = 0.4) -> int:
+    """How many windows a node cuts from ``speech_s`` of speech (models.embedding's rule)."""
+    return 1 + max(0, math.floor((speech_s - 0.75 * window_s) / step_s))
+
+
+async def test_each_recording_is_embedded_once_for_the_whole_cluster(api: Api) -> None:
+    # The checks embed the reference and the consent on a node each; the fan-out hands the
+    # reference's vector to every node instead of embedding it again on each of them.
+    reference, consent = enrollment_audio(sample_speakers()[0])
+    noise = np.random.default_rng(7)  # samples no node has cached from earlier tests
+    reference, consent = (x + noise.normal(0, 1e-4, len(x)).astype(np.float32) for x in (reference, consent))
+    before = await windows_embedded(api)
+    status, body = await enroll(api, encode(reference, "wav"), encode(consent, "wav"))
+    assert status == 201, body
+    speaker = body["data"]
+    assert speaker["enrollment_status"] == "ready" and speaker["enrolled_on"] == ["node-1", "node-2"]
+    pre = speaker["preflight"]
+    once = window_count(pre["reference"]["speech_s"]) + window_count(pre["consent"]["speech_s"])
+    assert await windows_embedded(api) - before <= once + 2
+    # both nodes hold the same vector: the same speech scores the same against it on each
+    cluster = api.client.app[appkeys.CLUSTER]
+    probe = consent[: 4 * 16000]
+    scores = []
+    for node in await cluster.candidates():
+        result = await cluster.identify(node, tenant_of(api), probe)
+        assert result.ok and result.body is not None
+        scores.append(merge(windows_of(result.body)).scores[speaker["id"]])
+    assert len(scores) == 2 and abs(scores[0] - scores[1]) < 1e-4 and scores[0] > 0.5
 
 
 async def test_blobs_are_encrypted_at_rest(api: Api) -> None:
