@@ -214,19 +214,23 @@ class Load:
     late_words: int
     audio_s: float
     cpu_s: float
+    #: the part of ``cpu_s`` the pyannote nodes used (speaker embeddings)
+    node_cpu_s: float
 
 
-def cpu_seconds(app: Appliance) -> float:
-    """User + system CPU of the appliance and its children (edge server, nodes, Redis)."""
+def cpu_seconds(app: Appliance) -> tuple[float, float]:
+    """User + system CPU of the appliance and its children (edge server, nodes, Redis), and of the nodes alone."""
     root = psutil.Process(app.proc.pid)
-    total = 0.0
+    total = nodes = 0.0
     for process in [root, *root.children(recursive=True)]:
         try:
             times = process.cpu_times()
+            is_node = "--node-id" in process.cmdline()
         except psutil.NoSuchProcess:
             continue
         total += times.user + times.system
-    return total
+        nodes += (times.user + times.system) if is_node else 0.0
+    return total, nodes
 
 
 async def load_test(
@@ -241,14 +245,15 @@ async def load_test(
             for a, _, _ in chosen
         )
     )
-    cpu = cpu_seconds(app) - before
+    after = cpu_seconds(app)
     words, phrases, late = [], [], 0
     for result, (_, truth, spoken) in zip(results, chosen, strict=True):
         words += word_latencies(result, spoken)[0]
         # the last phrase of a stream waits for `close`, not for silence: left out
         phrases += phrase_latencies(result, truth)[:-1]
         late += result.of("done")[0]["late_words"]
-    return Load(streams, words, phrases, late, sum(len(a) for a, _, _ in chosen) / SAMPLE_RATE, cpu)
+    audio_s = sum(len(a) for a, _, _ in chosen) / SAMPLE_RATE
+    return Load(streams, words, phrases, late, audio_s, after[0] - before[0], after[1] - before[1])
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -353,14 +358,14 @@ def print_load(loads: list[Load], max_delay_s: float) -> None:
     """N concurrent real-time streams."""
     print(f"\nConcurrent real-time diarized streams (pieces of the meetings, max_delay_s {max_delay_s:g})")
     print("| streams | words | per-word p50 (s) | per-word p95 (s) | per-phrase p50 / p95 (s) | words late | "
-          "CPU s per audio s |")  # fmt: skip
+          "CPU s per audio s (nodes' part) |")  # fmt: skip
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for load in loads:
         w, p = load.words, load.phrases
         print(
             f"| {load.streams} | {len(w)} | {statistics.median(w):.2f} | {percentile(w, 95):.2f} | "
             f"{statistics.median(p):.2f} / {percentile(p, 95):.2f} | {load.late_words / max(1, len(w)):.1%} | "
-            f"{load.cpu_s / load.audio_s:.2f} |"
+            f"{load.cpu_s / load.audio_s:.2f} ({load.node_cpu_s / load.audio_s:.2f}) |"
         )
 
 
