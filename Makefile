@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml packaging/install-system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	if $(BIN)/python -c 'import torch' 2>/dev/null; then $(BIN)/python -m models.campplus; fi
 	touch $(STAMP)
 
 ## install: set up .venv (and the Debian packages, when run as root)

