@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -35,6 +36,7 @@ import aiohttp
 import numpy as np
 import psutil
 
+from appliance.crypto import read_or_create_token
 from benchmarks import stream_wer
 from benchmarks.word_timing import Spoken, spoken_words, word_latencies
 from models.audio import SAMPLE_RATE, decode
@@ -216,6 +218,23 @@ class Load:
     cpu_s: float
     #: the part of ``cpu_s`` the pyannote nodes used (speaker embeddings)
     node_cpu_s: float
+    #: Whisper decodes meanwhile: "kind outcome" -> (decodes, seconds), from the edge's /metrics
+    decodes: dict[str, tuple[float, float]]
+
+
+async def decode_counts(app: Appliance) -> dict[str, tuple[float, float]]:
+    """The edge's Whisper decode counters ("kind outcome" -> (decodes, seconds)) from GET /metrics."""
+    token = read_or_create_token(app.data_dir / "metrics-token")
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession() as http, http.get(f"{app.url}/metrics", headers=headers) as resp:
+        text = await resp.text()
+    found: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        match = re.match(r'scaiecho_asr_decode(s|_seconds)\{kind="(\w+)",outcome="(\w+)"\} (\S+)', line)
+        if match:
+            entry = found.setdefault(f"{match[2]} {match[3]}", [0.0, 0.0])
+            entry[0 if match[1] == "s" else 1] = float(match[4])
+    return {k: (v[0], v[1]) for k, v in found.items()}
 
 
 def cpu_seconds(app: Appliance) -> tuple[float, float]:
@@ -238,14 +257,16 @@ async def load_test(
 ) -> Load:
     """``streams`` real-time diarized streams at once, each a piece of a meeting."""
     chosen = [pieces[i % len(pieces)] for i in range(streams)]
-    before = cpu_seconds(app)
+    before, counted = cpu_seconds(app), await decode_counts(app)
     results = await asyncio.gather(
         *(
             stream(app.url, app.key, a, diarize=True, realtime=True, frame_s=FRAME_S, max_delay_s=max_delay_s)
             for a, _, _ in chosen
         )
     )
-    after = cpu_seconds(app)
+    after, now = cpu_seconds(app), await decode_counts(app)
+    zero = (0.0, 0.0)
+    decodes = {k: (v[0] - counted.get(k, zero)[0], v[1] - counted.get(k, zero)[1]) for k, v in now.items()}
     words, phrases, late = [], [], 0
     for result, (_, truth, spoken) in zip(results, chosen, strict=True):
         words += word_latencies(result, spoken)[0]
@@ -253,7 +274,7 @@ async def load_test(
         phrases += phrase_latencies(result, truth)[:-1]
         late += result.of("done")[0]["late_words"]
     audio_s = sum(len(a) for a, _, _ in chosen) / SAMPLE_RATE
-    return Load(streams, words, phrases, late, audio_s, after[0] - before[0], after[1] - before[1])
+    return Load(streams, words, phrases, late, audio_s, after[0] - before[0], after[1] - before[1], decodes)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -367,6 +388,14 @@ def print_load(loads: list[Load], max_delay_s: float) -> None:
             f"{statistics.median(p):.2f} / {percentile(p, 95):.2f} | {load.late_words / max(1, len(w)):.1%} | "
             f"{load.cpu_s / load.audio_s:.2f} ({load.node_cpu_s / load.audio_s:.2f}) |"
         )
+    print("\nWhisper decodes per second of audio (and worker seconds per second of audio), by kind and outcome")
+    kinds = sorted({k for load in loads for k, v in load.decodes.items() if v[0] > 0})
+    print("| streams | " + " | ".join(kinds) + " |")
+    print("|---:|" + "---:|" * len(kinds))
+    for load in loads:
+        cells = [load.decodes.get(k, (0.0, 0.0)) for k in kinds]
+        shown = " | ".join(f"{n / load.audio_s:.2f} ({t / load.audio_s:.2f})" for n, t in cells)
+        print(f"| {load.streams} | {shown} |")
 
 
 def main() -> None:

@@ -61,4 +61,7 @@ async def metrics_page(request: web.Request) -> web.Response:
         metrics.nodes_online.set(0)
     scheduler = request.app[appkeys.ASR]
     metrics.asr_load.set(scheduler.load if scheduler is not None else 0.0)
+    for (kind, outcome), (count, seconds) in (scheduler.decodes if scheduler is not None else {}).items():
+        metrics.asr_decodes.labels(kind, outcome).set(count)
+        metrics.asr_decode_seconds.labels(kind, outcome).set(seconds)
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

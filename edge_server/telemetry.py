@@ -48,6 +48,19 @@ class Metrics:
         self.nodes_online = Gauge(
             "scaiecho_nodes_online", "Pyannote nodes with a current heartbeat.", registry=self.registry
         )
+        self.asr_decodes = Gauge(
+            "scaiecho_asr_decodes",
+            "Whisper decodes since start by kind (final, ahead, partial) and outcome (used; wasted: run, but "
+            "speech went on past a guessed close; dropped before running; failed).",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
+        self.asr_decode_seconds = Gauge(
+            "scaiecho_asr_decode_seconds",
+            "Seconds Whisper's workers spent on those decodes.",
+            ["kind", "outcome"],
+            registry=self.registry,
+        )
         self.asr_load = Gauge(
             "scaiecho_asr_load", "Share of the last seconds Backend A spent on phrases.", registry=self.registry
         )

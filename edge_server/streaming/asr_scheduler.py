@@ -31,6 +31,8 @@ from models.base import Segment, Transcriber
 log = logging.getLogger("scaiecho.asr")
 
 FINAL, AHEAD, PARTIAL = 0, 1, 2
+#: Names of the priorities, as the decode counters report them.
+KINDS = {FINAL: "final", AHEAD: "ahead", PARTIAL: "partial"}
 #: Time constant of the load average, in seconds.
 LOAD_WINDOW_S = 5.0
 
@@ -77,6 +79,10 @@ class AsrScheduler:
         self._load = 0.0  # exponentially weighted share of time spent decoding phrases
         self._load_at = time.monotonic()
         self._served: dict[str | None, float] = {}  # decode seconds per owner with work queued or recent
+        #: (kind, outcome) -> [decodes, seconds]: ``used`` (someone took the words), ``wasted`` (run,
+        #: but cancelled meanwhile: speech went on past a guessed close), ``failed``; ``dropped`` jobs
+        #: were cancelled before they ran (no seconds)
+        self.decodes: dict[tuple[str, str], list[float]] = {}
 
     @property
     def model_name(self) -> str:
@@ -129,7 +135,15 @@ class AsrScheduler:
         """The session ended: drop its share."""
         self._served.pop(owner, None)
 
+    def _count(self, job: AsrJob, outcome: str, seconds: float = 0.0) -> None:
+        entry = self.decodes.setdefault((KINDS[job.priority], outcome), [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+
     def _next(self) -> AsrJob | None:
+        for job in self._jobs:
+            if job.future.done():
+                self._count(job, "dropped")
         self._jobs = [j for j in self._jobs if not j.future.done()]
         if not self._jobs:
             return None
@@ -161,9 +175,11 @@ class AsrScheduler:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, decode, job.samples, job.language)
         except Exception as exc:  # a failed decode fails its job, never the worker
             log.exception("ASR decode failed")
+            self._count(job, "failed", time.monotonic() - started)
             if not job.future.done():
                 job.future.set_exception(exc)
         else:
+            self._count(job, "wasted" if job.future.done() else "used", time.monotonic() - started)
             if not job.future.done():
                 job.future.set_result(result)
         finally:

@@ -53,6 +53,24 @@ async def test_priorities_promotion_and_cancellation() -> None:
         assert [r[0].text for r in results] == ["job 1", "job 2", "job 3", "job 5", "job 6"]
         assert engine.order == [1, 5, 6, 3, 2]
         assert scheduler.idle
+        counts = {key: int(value[0]) for key, value in scheduler.decodes.items()}
+        assert counts == {("partial", "used"): 2, ("final", "used"): 2, ("ahead", "used"): 1, ("ahead", "dropped"): 1}
+    finally:
+        await scheduler.stop()
+
+
+async def test_a_decode_cancelled_while_it_runs_counts_as_wasted() -> None:
+    engine = RecordingEngine()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    try:
+        running = scheduler.submit(job_audio(1), None, AHEAD)
+        await asyncio.sleep(0.05)  # inside the engine
+        running.cancel()  # speech went on: the guessed close was wrong
+        engine.release.set()
+        while scheduler.decodes.get(("ahead", "wasted")) is None:
+            await asyncio.sleep(0.01)
+        assert scheduler.decodes[("ahead", "wasted")][0] == 1 and scheduler.decodes[("ahead", "wasted")][1] > 0
     finally:
         await scheduler.stop()
 
