@@ -225,18 +225,21 @@ def _export(network: _Network, path: Path) -> None:
     batch = torch.export.Dim("batch")
     frames = torch.export.Dim("frames", min=2, max=100_000)
     scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(
-            network,
-            (torch.zeros(2, 158, N_MELS),),
-            str(scratch),
-            input_names=["feats"],
-            output_names=["raw"],
-            dynamic_shapes={"feats": {0: batch, 1: frames}},
-            dynamo=True,
-            external_data=False,
-        )
-    os.replace(scratch, path)
+    try:
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            torch.onnx.export(
+                network,
+                (torch.zeros(2, 158, N_MELS),),
+                str(scratch),
+                input_names=["feats"],
+                output_names=["raw"],
+                dynamic_shapes={"feats": {0: batch, 1: frames}},
+                dynamo=True,
+                external_data=False,
+            )
+        os.replace(scratch, path)
+    finally:
+        scratch.unlink(missing_ok=True)
 
 
 def onnx_session(network: _Network, weights: Path, cache_dir: Path) -> Any:
