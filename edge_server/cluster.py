@@ -99,12 +99,17 @@ class Cluster:
         return {r.node_id: r for r in results}
 
     async def push_embeddings(self, node: NodeInfo, model: str, items: list[tuple[str, str, np.ndarray]]) -> NodeResult:
-        """Hand a node precomputed embeddings of its own model: ``(tenant_id, speaker_id, vector)``."""
+        """Hand a node precomputed embeddings of its own model: ``(tenant_id, speaker_id, vector)``.
+
+        Like `hold`, with a deadline: a node frozen past it drops the request instead of holding
+        speakers that may have been erased while we stopped waiting.
+        """
         payload = {
             "model": model,
             "items": [{"tenant_id": t, "speaker_id": s, "embedding": proto.encode_vector(v)} for t, s, v in items],
         }
-        return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload)
+        deadline = {proto.HOLD_DEADLINE_HEADER: f"{time.time() + self.timeout_s:.3f}"}
+        return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload, extra_headers=deadline)
 
     async def identify(self, node: NodeInfo, tenant_id: str, speech: np.ndarray) -> NodeResult:
         """Embed ``speech`` on ``node``; ``body`` has ``embedding`` and per-speaker cosine ``scores``."""

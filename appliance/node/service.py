@@ -181,6 +181,7 @@ async def hold_embeddings(request: web.Request) -> web.Response:
         return _error(409, "model_mismatch", f"this node runs {state.embedder.model_name}")
     if any(vector.shape != (state.embedder.dimension,) for _, _, vector in items):
         return _error(422, "wrong_dimension", f"embeddings must have {state.embedder.dimension} values")
+    _check_deadline(request)  # the process may have been frozen since the caller gave up
     for tenant_id, speaker_id, vector in items:
         state.hold(tenant_id, speaker_id, vector)
     await node_registry.mark_held_many(
