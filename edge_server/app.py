@@ -28,7 +28,7 @@ from edge_server.storage.db import open_database
 from edge_server.streaming.asr_scheduler import AsrScheduler
 from edge_server.streaming.relay import SpeechRelay
 from edge_server.telemetry import Metrics
-from models.registry import load_solo_transcriber, load_transcriber
+from models.registry import load_transcriber
 
 log = logging.getLogger("scaiecho.edge")
 
@@ -75,11 +75,10 @@ async def asr_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.load_asr:
         try:
             transcriber = await asyncio.to_thread(load_transcriber, settings)
-            solo = await asyncio.to_thread(load_solo_transcriber, settings)
         except Exception:
             log.exception("the ASR engine (%s) could not be loaded; ASR is down", settings.asr)
         else:
-            scheduler = AsrScheduler(transcriber, settings.asr_workers, solo)
+            scheduler = AsrScheduler(transcriber, settings.asr_workers)
             scheduler.start()
             app[appkeys.ASR] = scheduler
     yield

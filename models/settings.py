@@ -41,11 +41,6 @@ class ModelSettings(BaseModel):
         "get through 43 % more audio than one two-thread decode (0.29 vs 0.41 s per decode); one decode alone "
         "takes 0.51 s instead of 0.41 s.",
     )
-    asr_solo: bool = Field(
-        True,
-        description="Load the Whisper model a second time on all asr_workers threads, for a decode that has "
-        "the box to itself (nothing running, nothing queued): 0.41 s instead of 0.51 s here.",
-    )
     load_asr: bool = Field(
         True, description="Load Backend A's Whisper engine in the edge server (off: ASR reports down)."
     )

@@ -67,13 +67,9 @@ class AsrScheduler:
     #: Decodes ahead of a phrase's close and gives partials.
     speculative = True
 
-    def __init__(self, transcriber: Transcriber, workers: int = 1, solo: Transcriber | None = None) -> None:
+    def __init__(self, transcriber: Transcriber, workers: int = 1) -> None:
         self.transcriber = transcriber
         self.workers = workers
-        #: the same model on every core, for a decode that has the box to itself (nothing running,
-        #: nothing queued): it finishes sooner, and nothing else may start until it has
-        self.solo = solo
-        self._solo_busy = False
         self._jobs: list[AsrJob] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -97,7 +93,7 @@ class AsrScheduler:
         """Bring the load average up to now (busy while a job runs) and return it."""
         now = time.monotonic()
         decay = math.exp(-(now - self._load_at) / LOAD_WINDOW_S)
-        busy = sum(1 for job in self._running if job.priority != PARTIAL) / (1 if self._solo_busy else self.workers)
+        busy = sum(1 for job in self._running if job.priority != PARTIAL) / self.workers
         self._load = self._load * decay + busy * (1.0 - decay)
         self._load_at = now
         return self._load
@@ -159,12 +155,10 @@ class AsrScheduler:
         running: set[asyncio.Task[None]] = set()
         try:
             while True:
-                while not self._solo_busy and len(self._running) < self.workers and (job := self._next()) is not None:
+                while len(self._running) < self.workers and (job := self._next()) is not None:
                     self._track()
-                    alone = self.solo is not None and not self._running and not self._jobs
-                    self._solo_busy = alone
                     self._running.add(job)
-                    task = asyncio.get_running_loop().create_task(self._run(job, self.solo if alone else None))
+                    task = asyncio.get_running_loop().create_task(self._run(job))
                     running.add(task)
                     task.add_done_callback(running.discard)
                 self._wake.clear()
@@ -173,11 +167,11 @@ class AsrScheduler:
             for task in running:
                 task.cancel()
 
-    async def _run(self, job: AsrJob, engine: Transcriber | None = None) -> None:
+    async def _run(self, job: AsrJob) -> None:
         started = time.monotonic()
         try:
             # partials are shown and replaced: they skip the word alignment finals need
-            decode = functools.partial((engine or self.transcriber).transcribe, words=job.priority != PARTIAL)
+            decode = functools.partial(self.transcriber.transcribe, words=job.priority != PARTIAL)
             result = await asyncio.get_running_loop().run_in_executor(self._executor, decode, job.samples, job.language)
         except Exception as exc:  # a failed decode fails its job, never the worker
             log.exception("ASR decode failed")
@@ -193,6 +187,4 @@ class AsrScheduler:
                 self._served[job.owner] = self._served.get(job.owner, 0.0) + time.monotonic() - started
             self._track()
             self._running.discard(job)
-            if engine is not None:
-                self._solo_busy = False
             self._wake.set()

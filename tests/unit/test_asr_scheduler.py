@@ -120,24 +120,3 @@ async def test_without_owners_the_queue_keeps_its_order() -> None:
         assert engine.order == [1.0, 2.0, 3.0]
     finally:
         await scheduler.stop()
-
-
-async def test_a_decode_alone_gets_the_solo_engine_and_holds_the_box() -> None:
-    shared, solo = RecordingEngine(), RecordingEngine()
-    scheduler = AsrScheduler(shared, workers=2, solo=solo)
-    scheduler.start()
-    try:
-        alone = scheduler.submit(job_audio(1), None, FINAL)
-        await asyncio.sleep(0.05)  # inside the solo engine, blocked
-        waiting = [scheduler.submit(job_audio(tag), None, FINAL) for tag in (2, 3)]
-        await asyncio.sleep(0.05)
-        assert shared.order == []  # nothing starts beside a solo decode
-        solo.release.set()
-        shared.release.set()
-        await asyncio.gather(alone.future, *(job.future for job in waiting))
-        assert solo.order == [1] and sorted(shared.order) == [2, 3]  # two queued: one core each
-        later = scheduler.submit(job_audio(4), None, FINAL)  # the box is idle again
-        await later.future
-        assert solo.order == [1, 4]
-    finally:
-        await scheduler.stop()
