@@ -225,6 +225,11 @@ def _export(network: _Network, path: Path) -> None:
     batch = torch.export.Dim("batch")
     frames = torch.export.Dim("frames", min=2, max=100_000)
     scratch = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    # the exporter and its optimizer log hundreds of lines about their own work: keep their errors only
+    chatty = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in chatty]
+    for logger in chatty:
+        logger.setLevel(logging.ERROR)
     try:
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             torch.onnx.export(
@@ -240,6 +245,8 @@ def _export(network: _Network, path: Path) -> None:
         os.replace(scratch, path)
     finally:
         scratch.unlink(missing_ok=True)
+        for logger, level in zip(chatty, levels, strict=True):
+            logger.setLevel(level)
 
 
 def onnx_session(network: _Network, weights: Path, cache_dir: Path) -> Any:
