@@ -33,6 +33,10 @@ TAIL_GUARD_S = 0.3
 MAX_REPEAT = 4
 #: A repeated word counts as a repetition only this close after the last committed word.
 REPEAT_WINDOW_S = 0.6
+#: Words starting closer than this one after the other at the end of a decode were not spoken (`crammed`).
+MIN_WORD_S = 0.06
+#: Squeezed words at the end of a decode taken as made up even when they repeat nothing.
+MAX_SQUEEZED = 4
 
 _NON_WORD = re.compile(r"[^\w']+")
 
@@ -45,6 +49,28 @@ def normal(text: str) -> str:
 def shifted(words: Sequence[Word], offset_s: float) -> list[Word]:
     """``words`` with ``offset_s`` added to their times."""
     return [Word(w.start + offset_s, w.end + offset_s, w.text) for w in words]
+
+
+def crammed(hypothesis: Sequence[Word]) -> int:
+    """How many words at the end of a decode Whisper made up: 0 mostly.
+
+    Cut off in the middle of speech, Whisper sometimes ends a decode with words squeezed into the
+    last instant of the audio, each starting less than ``MIN_WORD_S`` after the one before: the
+    sentence it just heard said again (on the pyannote sample "Oh, I'm originally from Chicago."
+    twice, the second time in 0.16 s), or a stock phrase (on a tuning call "get a lot of stuff",
+    five words at one instant, where nobody said it). Nobody speaks that fast: such a tail is
+    dropped when it repeats the words before it or holds ``MAX_SQUEEZED`` words or more. If
+    speech was there, the next decode hears it. (Two or three squeezed words that repeat nothing
+    are kept: Whisper squeezes the timing of real words cut off at the end of the audio too.)
+    """
+    run = 1 if hypothesis else 0
+    while run < len(hypothesis) and hypothesis[-run].start - hypothesis[-run - 1].start < MIN_WORD_S:
+        run += 1
+    if run < 2:
+        return 0
+    tail = [normal(w.text) for w in hypothesis[-run:]]
+    before = [normal(w.text) for w in hypothesis[-2 * run : -run]]
+    return run if run >= MAX_SQUEEZED or tail == before else 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +111,7 @@ class Committer:
 
     def new_words(self, hypothesis: Sequence[Word]) -> list[Word]:
         """The words of a hypothesis after what is committed (see the module docstring)."""
+        hypothesis = hypothesis[: len(hypothesis) - crammed(hypothesis)]
         final = self._final()
         last = max(final[-1].end, self.floor_s) if final else self.floor_s
         fresh = [w for w in hypothesis if (w.start + w.end) / 2 > last and normal(w.text)]

@@ -73,6 +73,22 @@ def test_the_last_decode_of_a_closed_phrase_commits_every_new_word() -> None:
     assert texts(committer.committed) == ["one", "two", "three", "four"]
 
 
+def test_a_sentence_crammed_into_the_end_of_a_decode_is_not_taken() -> None:
+    committer = Committer(max_delay_s=2.0)
+    # as on the pyannote sample: the close of a phrase cut in mid-speech repeats its last sentence in 0.16 s
+    said = [Word(18.58, 18.98, " Oh,"), Word(19.18, 19.18, " I'm"), Word(19.18, 19.46, " originally")]
+    said += [Word(19.46, 19.80, " from"), Word(19.80, 19.92, " Chicago.")]
+    made_up = [Word(19.92, 19.92, f" {t}") for t in ("Oh,", "I'm", "originally", "from")]
+    final = committer.close([*said, *made_up, Word(19.92, 20.08, " Chicago.")])
+    assert texts(final) == ["oh", "i'm", "originally", "from", "chicago"]
+    # five words at one instant are made up even when they repeat nothing (as on a tuning call)
+    stock = [Word(58.4, 58.7, " to"), *(Word(58.69, 58.69, f" {t}") for t in ("get", "a", "lot", "of", "stuff."))]
+    assert texts(Committer(max_delay_s=2.0).close(stock)) == ["to"]
+    # two or three squeezed words at the very end of the audio that repeat nothing are speech: kept
+    quick = [Word(1.0, 1.1, " I'm"), Word(1.1, 1.18, " in"), Word(1.18, 1.2, " New"), Word(1.2, 1.2, " York.")]
+    assert Committer(max_delay_s=2.0).close(quick) == quick
+
+
 def test_punctuation_only_tokens_are_not_words() -> None:
     committer = Committer(max_delay_s=2.0)
     assert committer.new_words([Word(0.0, 0.1, " ..."), Word(0.2, 0.5, " yes")]) == [Word(0.2, 0.5, " yes")]
