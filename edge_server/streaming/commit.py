@@ -55,19 +55,20 @@ def crammed(hypothesis: Sequence[Word]) -> int:
     """How many words at the end of a decode Whisper made up: 0 mostly.
 
     Cut off in the middle of speech, Whisper sometimes ends a decode with words squeezed into the
-    last instant of the audio, each starting less than ``MIN_WORD_S`` after the one before: the
-    sentence it just heard said again (on the pyannote sample "Oh, I'm originally from Chicago."
-    twice, the second time in 0.16 s), or a stock phrase (on a tuning call "get a lot of stuff",
-    five words at one instant, where nobody said it). Nobody speaks that fast: such a tail is
-    dropped when it repeats the words before it or holds ``MAX_SQUEEZED`` words or more. If
-    speech was there, the next decode hears it. (Two or three squeezed words that repeat nothing
-    are kept: Whisper squeezes the timing of real words cut off at the end of the audio too.)
+    last instant of the audio, each starting less than ``MIN_WORD_S`` after the one before and all
+    of them lasting less than ``MIN_WORD_S`` a word: the sentence it just heard said again (on
+    the pyannote sample "Oh, I'm originally from Chicago." twice, the second time in 0.16 s), or a
+    stock phrase (on a tuning call "get a lot of stuff", five words at one instant, where nobody
+    said it). Nobody speaks that fast: such a tail is dropped when it repeats the words before it
+    or holds ``MAX_SQUEEZED`` words or more. If speech was there, the next decode hears it. (Two
+    or three squeezed words that repeat nothing are kept: Whisper squeezes the timing of real
+    words cut off at the end of the audio too.)
     """
     run = 1 if hypothesis else 0
     while run < len(hypothesis) and hypothesis[-run].start - hypothesis[-run - 1].start < MIN_WORD_S:
         run += 1
-    if run < 2:
-        return 0
+    if run < 2 or hypothesis[-1].end - hypothesis[-run].start >= MIN_WORD_S * run:
+        return 0  # the words start together but last: timing Whisper got wrong, not words it made up
     tail = [normal(w.text) for w in hypothesis[-run:]]
     before = [normal(w.text) for w in hypothesis[-2 * run : -run]]
     return run if run >= MAX_SQUEEZED or tail == before else 0

@@ -87,6 +87,10 @@ def test_a_sentence_crammed_into_the_end_of_a_decode_is_not_taken() -> None:
     # two or three squeezed words at the very end of the audio that repeat nothing are speech: kept
     quick = [Word(1.0, 1.1, " I'm"), Word(1.1, 1.18, " in"), Word(1.18, 1.2, " New"), Word(1.2, 1.2, " York.")]
     assert Committer(max_delay_s=2.0).close(quick) == quick
+    # a word said again that lasts as long as a word: kept (a zero-length "The" is only Whisper's timing)
+    again = [Word(17.62, 18.0, " The"), Word(18.0, 18.18, " wind.")]
+    again += [Word(18.18, 18.18, " The"), Word(18.18, 18.42, " wind.")]
+    assert Committer(max_delay_s=2.0).close(again) == again
 
 
 def test_punctuation_only_tokens_are_not_words() -> None:
