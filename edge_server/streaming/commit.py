@@ -51,27 +51,49 @@ def shifted(words: Sequence[Word], offset_s: float) -> list[Word]:
     return [Word(w.start + offset_s, w.end + offset_s, w.text) for w in words]
 
 
+def _squeezed(words: Sequence[Word]) -> bool:
+    """Words lasting, all together, less than ``MIN_WORD_S`` a word."""
+    return words[-1].end - words[0].start < MIN_WORD_S * len(words)
+
+
 def crammed(hypothesis: Sequence[Word]) -> int:
     """How many words at the end of a decode Whisper made up: 0 mostly.
 
     Cut off in the middle of speech, Whisper sometimes ends a decode with words squeezed into the
     last instant of the audio, each starting less than ``MIN_WORD_S`` after the one before and all
     of them lasting less than ``MIN_WORD_S`` a word: the sentence it just heard said again (on
-    the pyannote sample "Oh, I'm originally from Chicago." twice, the second time in 0.16 s), or a
+    the pyannote sample "Oh, I'm originally from Chicago." twice, the second time in 0.16 s), a
     stock phrase (on a tuning call "get a lot of stuff", five words at one instant, where nobody
-    said it). Nobody speaks that fast: such a tail is dropped when it repeats the words before it
-    or holds ``MAX_SQUEEZED`` words or more. If speech was there, the next decode hears it. (Two
-    or three squeezed words that repeat nothing are kept: Whisper squeezes the timing of real
-    words cut off at the end of the audio too.)
+    said it), or a loop (on a tuning meeting "If you want to see the video, please like and
+    subscribe." three times over 0.8 s of the end of a reading). Nobody speaks that fast:
+
+    - from the first squeezed repetition of two or more words just before it, every word is dropped;
+    - then a squeezed tail is dropped when it repeats the words before it or holds
+      ``MAX_SQUEEZED`` words or more.
+
+    If speech was there, the next decode hears it. (Two or three squeezed words that repeat
+    nothing are kept: Whisper squeezes the timing of real words cut off at the end of the audio
+    too.)
     """
-    run = 1 if hypothesis else 0
-    while run < len(hypothesis) and hypothesis[-run].start - hypothesis[-run - 1].start < MIN_WORD_S:
+    said = [normal(w.text) for w in hypothesis]
+    keep = next(
+        (
+            at
+            for at in range(2, len(hypothesis) - 1)
+            for n in range(2, min(at, len(hypothesis) - at) + 1)
+            if said[at : at + n] == said[at - n : at] and _squeezed(hypothesis[at : at + n])
+        ),
+        len(hypothesis),
+    )
+    words = hypothesis[:keep]
+    run = 1 if words else 0
+    while run < len(words) and words[-run].start - words[-run - 1].start < MIN_WORD_S:
         run += 1
-    if run < 2 or hypothesis[-1].end - hypothesis[-run].start >= MIN_WORD_S * run:
-        return 0  # the words start together but last: timing Whisper got wrong, not words it made up
-    tail = [normal(w.text) for w in hypothesis[-run:]]
-    before = [normal(w.text) for w in hypothesis[-2 * run : -run]]
-    return run if run >= MAX_SQUEEZED or tail == before else 0
+    if run >= 2 and _squeezed(words[-run:]):
+        tail, before = said[keep - run : keep], said[keep - 2 * run : keep - run]
+        if run >= MAX_SQUEEZED or tail == before:
+            keep -= run
+    return len(hypothesis) - keep
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,16 @@ def test_a_sentence_crammed_into_the_end_of_a_decode_is_not_taken() -> None:
     # two or three squeezed words at the very end of the audio that repeat nothing are speech: kept
     quick = [Word(1.0, 1.1, " I'm"), Word(1.1, 1.18, " in"), Word(1.18, 1.2, " New"), Word(1.2, 1.2, " York.")]
     assert Committer(max_delay_s=2.0).close(quick) == quick
+    # a loop: from its first squeezed repetition on, nothing is taken; then the squeezed tail goes too
+    reading = [Word(35.57, 35.77, " ship"), Word(35.77, 36.03, " to"), Word(36.03, 36.47, " the")]
+    loop = ["If", "you", "want", "to", "see", "the", "video,", "please", "like", "and", "subscribe."]
+    looped = [*reading, Word(36.47, 36.47, " settlement."), *(Word(36.47, 36.47, f" {t}") for t in loop[:-1])]
+    looped += [
+        Word(36.47, 36.75, " subscribe."),
+        *(Word(36.75 + k * 0.02, 36.77 + k * 0.02, f" {t}") for k, t in enumerate(loop)),
+    ]
+    looped += [Word(37.0, 37.02, f" {t}") for t in loop[:3]]
+    assert texts(Committer(max_delay_s=2.0).close(looped)) == ["ship", "to", "the"]
     # a word said again that lasts as long as a word: kept (a zero-length "The" is only Whisper's timing)
     again = [Word(17.62, 18.0, " The"), Word(18.0, 18.18, " wind.")]
     again += [Word(18.18, 18.18, " The"), Word(18.18, 18.42, " wind.")]
