@@ -33,7 +33,7 @@ TAIL_GUARD_S = 0.3
 MAX_REPEAT = 4
 #: A repeated word counts as a repetition only this close after the last committed word.
 REPEAT_WINDOW_S = 0.6
-#: Words starting closer than this one after the other at the end of a decode were not spoken (`crammed`).
+#: Words that start closer than this one after the other and last less than this a word were not spoken (`crammed`).
 MIN_WORD_S = 0.06
 #: Squeezed words at the end of a decode taken as made up even when they repeat nothing.
 MAX_SQUEEZED = 4

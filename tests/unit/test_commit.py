@@ -73,7 +73,7 @@ def test_the_last_decode_of_a_closed_phrase_commits_every_new_word() -> None:
     assert texts(committer.committed) == ["one", "two", "three", "four"]
 
 
-def test_a_sentence_crammed_into_the_end_of_a_decode_is_not_taken() -> None:
+def test_words_whisper_squeezes_into_a_decode_are_not_taken() -> None:
     committer = Committer(max_delay_s=2.0)
     # as on the pyannote sample: the close of a phrase cut in mid-speech repeats its last sentence in 0.16 s
     said = [Word(18.58, 18.98, " Oh,"), Word(19.18, 19.18, " I'm"), Word(19.18, 19.46, " originally")]
