@@ -84,6 +84,10 @@ class Cluster:
         except aiohttp.ClientError:
             return NodeResult(node.node_id, ok=False, error="unreachable")
 
+    def _deadline(self) -> dict[str, str]:
+        """The header telling a node when we stop waiting for a hold (it drops the hold after that)."""
+        return {proto.HOLD_DEADLINE_HEADER: f"{time.time() + self.timeout_s:.3f}"}
+
     async def hold(
         self, nodes: list[NodeInfo], tenant_id: str, speaker_id: str, speech: np.ndarray
     ) -> dict[str, NodeResult]:
@@ -94,7 +98,7 @@ class Cluster:
         """
         body = proto.encode_samples(speech)
         path = proto.speaker_path(tenant_id, speaker_id)
-        deadline = {proto.HOLD_DEADLINE_HEADER: f"{time.time() + self.timeout_s:.3f}"}
+        deadline = self._deadline()
         results = await asyncio.gather(*(self._call(n, "PUT", path, body, extra_headers=deadline) for n in nodes))
         return {r.node_id: r for r in results}
 
@@ -108,8 +112,7 @@ class Cluster:
             "model": model,
             "items": [{"tenant_id": t, "speaker_id": s, "embedding": proto.encode_vector(v)} for t, s, v in items],
         }
-        deadline = {proto.HOLD_DEADLINE_HEADER: f"{time.time() + self.timeout_s:.3f}"}
-        return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload, extra_headers=deadline)
+        return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload, extra_headers=self._deadline())
 
     async def identify(self, node: NodeInfo, tenant_id: str, speech: np.ndarray) -> NodeResult:
         """Embed ``speech`` on ``node``; ``body`` has ``embedding`` and per-speaker cosine ``scores``."""
