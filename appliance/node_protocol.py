@@ -27,9 +27,10 @@ def speakers_path(tenant_id: str) -> str:
     return f"/internal/v1/tenants/{tenant_id}/speakers"
 
 
-def identify_path(tenant_id: str) -> str:
-    """POST speech -> its embedding and its cosine score against each held speaker of the tenant."""
-    return f"/internal/v1/tenants/{tenant_id}/identify"
+def identify_path(tenant_id: str, turns: bool = False) -> str:
+    """POST speech -> its embedding and its cosine score against each held speaker of the tenant
+    (``turns``: and its speaker turns with each local speaker's voice)."""
+    return f"/internal/v1/tenants/{tenant_id}/identify" + ("?turns=1" if turns else "")
 
 
 def speaker_path(tenant_id: str, speaker_id: str) -> str:

@@ -37,11 +37,13 @@ import numpy as np
 
 from appliance.settings import DiarizationSettings, Settings
 from benchmarks.meetings import Box, Meeting, build, calls
-from edge_server.streaming.diarization import Label, SessionSpeakers, Window
+from edge_server.streaming.diarization import Label, SessionSpeakers, Voice, Window
+from edge_server.streaming.evidence import Turn
 from edge_server.streaming.labelling import label_words
 from models.audio import SAMPLE_RATE
 from models.base import Embedder, Word
-from models.registry import load_embedder
+from models.registry import load_embedder, load_segmenter
+from models.segmentation import SpeakerSegmenter, hear_speakers
 from models.settings import ModelSettings
 from models.vad import CHUNK, PhraseSegmenter, StreamingVad
 
@@ -90,8 +92,9 @@ def replay(
     profiles: dict[str, np.ndarray],
     settings: Settings,
     step_s: float,
+    segmenter: SpeakerSegmenter | None = None,
 ) -> Replay:
-    """Label ``audio`` as a stream would be labelled."""
+    """Label ``audio`` as a stream would be labelled (turns cut by ``segmenter`` as a node does, if given)."""
     live = {name: name for name in profiles}
     names = list(profiles)
     matrix = np.stack([profiles[n] for n in names]) if names else np.zeros((0, 1))
@@ -112,11 +115,11 @@ def replay(
             buffer_end = min(stop, upto + OPEN_S)
             samples = audio[int(buffer_start * SAMPLE_RATE) : int(buffer_end * SAMPLE_RATE)]
             if final:
-                windows = _windows(embedder, samples, matrix, names)
+                windows, turns = _heard(embedder, segmenter, samples, matrix, names)
                 shifted = [Word(w.start - buffer_start, w.end - buffer_start, w.text) for w in final]
                 if windows:
                     labels, _ = label_words(
-                        speakers, shifted, [], windows, len(samples) / SAMPLE_RATE, live, settings.diarization
+                        speakers, shifted, [], windows, len(samples) / SAMPLE_RATE, live, settings.diarization, turns
                     )
                 else:
                     labels = [None] * len(final)
@@ -126,21 +129,28 @@ def replay(
     return out
 
 
-def _windows(embedder: Embedder, samples: np.ndarray, matrix: np.ndarray, names: list[str]) -> list[Window]:
+def _heard(
+    embedder: Embedder, segmenter: SpeakerSegmenter | None, samples: np.ndarray, matrix: np.ndarray, names: list[str]
+) -> tuple[list[Window], list[Turn] | None]:
+    """What a node answers a stream for ``samples``: scored windows and, with a segmenter, turns."""
     if len(samples) < SAMPLE_RATE // 2:
-        return []
+        return [], None
+
+    def voice(vector: np.ndarray) -> Voice:
+        scores = matrix @ vector if names else np.zeros(0)
+        return Voice(vector.astype(np.float32), {n: float(scores[j]) for j, n in enumerate(names)})
+
     starts, data = embedder.embed_windows(samples)
     data = data / np.linalg.norm(data, axis=1, keepdims=True)
-    scores = matrix @ data.T if names else np.zeros((0, len(data)))
-    return [
-        Window(
-            float(s),
-            float(s) + embedder.window_s,
-            data[i].astype(np.float32),
-            {n: float(scores[j, i]) for j, n in enumerate(names)},
-        )
-        for i, s in enumerate(starts)
-    ]
+    windows = []
+    for i, start in enumerate(starts):
+        heard = voice(data[i])
+        windows.append(Window(float(start), float(start) + embedder.window_s, heard.embedding, heard.scores))
+    if segmenter is None:
+        return windows, None
+    cuts, voices = hear_speakers(segmenter, embedder, samples, (starts, data))
+    heard = {k: (voice(vector), seconds) for k, (vector, seconds) in voices.items()}
+    return windows, [Turn(c.start, c.end, *heard[c.speaker]) for c in cuts] or None
 
 
 @dataclass
@@ -251,7 +261,9 @@ def profile_audio(reference: np.ndarray, spec: str) -> np.ndarray:
     return np.concatenate([reference[: parts[0]], *(reference[-n:] for n in parts[1:])])
 
 
-def run_meetings(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> dict[str, Tally]:
+def run_meetings(
+    args: argparse.Namespace, settings: Settings, embedder: Embedder, segmenter: SpeakerSegmenter | None
+) -> dict[str, Tally]:
     tallies: dict[str, Tally] = {}
     for condition in args.condition:
         if condition == "call":  # two people on a phone line, nobody enrolled
@@ -263,7 +275,7 @@ def run_meetings(args: argparse.Namespace, settings: Settings, embedder: Embedde
         }
         tally = Tally()
         for meeting in box.meetings:
-            result = replay(meeting.audio, embedder, profiles, settings, args.step)
+            result = replay(meeting.audio, embedder, profiles, settings, args.step, segmenter)
             score(meeting.turns, result, set(profiles), len(meeting.audio) / SAMPLE_RATE, tally)
         minutes = sum(len(m.audio) for m in box.meetings) / SAMPLE_RATE / 60
         tallies[f"{args.half} {condition} ({len(box.meetings)} meetings, {minutes:.1f} min)"] = tally
@@ -279,7 +291,9 @@ def sample_meeting() -> tuple[Meeting, dict[str, np.ndarray]]:
     return Meeting("sample", sample_audio(), turns), references
 
 
-def run_sample(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> dict[str, Tally]:
+def run_sample(
+    args: argparse.Namespace, settings: Settings, embedder: Embedder, segmenter: SpeakerSegmenter | None
+) -> dict[str, Tally]:
     meeting, references = sample_meeting()
     first, second = sorted(references)
     tallies: dict[str, Tally] = {}
@@ -291,7 +305,7 @@ def run_sample(args: argparse.Namespace, settings: Settings, embedder: Embedder)
         profiles = {who: embedder.embed(references[who]) for who in enrolled}
         tally = Tally()
         for _ in range(args.repeats):
-            result = replay(meeting.audio, embedder, profiles, settings, args.step)
+            result = replay(meeting.audio, embedder, profiles, settings, args.step, segmenter)
             score(meeting.turns, result, set(profiles), len(meeting.audio) / SAMPLE_RATE, tally)
         tallies[f"sample, {title}"] = tally
     return tallies
@@ -316,20 +330,32 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--embedding-step", type=float, default=ModelSettings().embedding_step_s)
     parser.add_argument("--embedding", default=ModelSettings().embedding, help="ge2e, campplus or a checkpoint")
+    parser.add_argument(
+        "--segmentation",
+        default="on" if ModelSettings().segmentation else "off",
+        choices=["on", "off"],
+        help="turns cut by the nodes' segmentation model (on) or from the sliding windows (off)",
+    )
     parser.add_argument("--set", nargs="*", default=[], help="diarization setting overrides, key=value")
     parser.add_argument(
         "--references", default="all", help="profile material: all, 8 (first 8 s), 8+8 (and the last 8 s)"
     )
     args = parser.parse_args()
-    models = ModelSettings(embedding=args.embedding, embedding_step_s=args.embedding_step)
+    models = ModelSettings(
+        embedding=args.embedding, embedding_step_s=args.embedding_step, segmentation=args.segmentation == "on"
+    )
     settings = settings_with(args.set).model_copy(update={"models": models})
     embedder = load_embedder(models)
+    segmenter = load_segmenter(models)
     began = time.monotonic()
     if args.sample:
-        print_table("pyannote sample call, collar 0.25 s", run_sample(args, settings, embedder))
+        print_table("pyannote sample call, collar 0.25 s", run_sample(args, settings, embedder, segmenter))
     else:
-        print_table(f"{args.half} speakers", run_meetings(args, settings, embedder))
-    print(f"\n({time.monotonic() - began:.0f} s; settings: {' '.join(args.set) or 'defaults'})")
+        print_table(f"{args.half} speakers", run_meetings(args, settings, embedder, segmenter))
+    print(
+        f"\n({time.monotonic() - began:.0f} s; segmentation {args.segmentation}; "
+        f"settings: {' '.join(args.set) or 'defaults'})"
+    )
 
 
 if __name__ == "__main__":

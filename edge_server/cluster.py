@@ -114,9 +114,11 @@ class Cluster:
         }
         return await self._call(node, "POST", proto.EMBEDDINGS_PATH, json=payload, extra_headers=self._deadline())
 
-    async def identify(self, node: NodeInfo, tenant_id: str, speech: np.ndarray) -> NodeResult:
-        """Embed ``speech`` on ``node``; ``body`` has ``embedding`` and per-speaker cosine ``scores``."""
-        return await self._call(node, "POST", proto.identify_path(tenant_id), proto.encode_samples(speech))
+    async def identify(self, node: NodeInfo, tenant_id: str, speech: np.ndarray, turns: bool = False) -> NodeResult:
+        """Embed ``speech`` on ``node``; ``body`` has its ``windows`` with per-speaker cosine ``scores``
+        (and, with ``turns``, the speaker ``turns`` and each local speaker's voice)."""
+        path = proto.identify_path(tenant_id, turns)
+        return await self._call(node, "POST", path, proto.encode_samples(speech))
 
     async def held_by(self, node: NodeInfo, tenant_id: str) -> list[str]:
         """Speaker ids a node process holds in memory for a tenant (asks the node, not Redis)."""

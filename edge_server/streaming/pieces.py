@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from appliance.settings import DiarizationSettings
 from edge_server.streaming.commit import shifted
 from edge_server.streaming.deltas import phrase_deltas, phrase_words
-from edge_server.streaming.diarization import Label, SessionSpeakers, Window
+from edge_server.streaming.diarization import Label, SessionSpeakers
+from edge_server.streaming.evidence import Heard
 from edge_server.streaming.labelling import label_words
 from edge_server.streaming.protocol import ErrorFrame, PartialFrame, ServerFrame
 from edge_server.streaming.transcribers import PhraseJob
@@ -29,8 +30,9 @@ class Piece:
     words: list[Word] = field(default_factory=list)
     #: Words still open after these (a partial), when the phrase is still being spoken.
     tentative: list[Word] = field(default_factory=list)
-    #: Embedding windows of the decoded audio, which starts at ``audio_start`` and lasts ``audio_s``.
-    windows: list[Window] | None = None
+    #: What the node heard of the decoded audio (windows, turns), which starts at ``audio_start`` and
+    #: lasts ``audio_s``.
+    heard: Heard | None = None
     audio_start: float = 0.0
     audio_s: float = 0.0
     error: ErrorFrame | None = None
@@ -39,16 +41,17 @@ class Piece:
         self, speakers: SessionSpeakers, live: dict[str, str], settings: DiarizationSettings
     ) -> tuple[list[Label | None], Label | None]:
         """Who spoke each final word (the session learns) and, provisionally, the open words."""
-        if not self.windows:
+        if self.heard is None or not self.heard.windows:
             return [None] * len(self.words), None
         return label_words(
             speakers,
             shifted(self.words, -self.audio_start),
             shifted(self.tentative, -self.audio_start),
-            self.windows,
+            self.heard.windows,
             self.audio_s,
             live,
             settings,
+            self.heard.turns,
         )
 
     def frames(self, labels: list[Label | None], provisional: Label | None, first_id: int) -> list[ServerFrame]:
@@ -70,7 +73,7 @@ class Decode:
     start: int
     end: int
     job: PhraseJob
-    voice: asyncio.Task[list[Window] | None] | None
+    voice: asyncio.Task[Heard | None] | None
     #: Which phrase of the session it decodes (a session counts its closed phrases).
     phrase: int = 0
     #: Where the audio embedded for the voice starts (the phrase's own start, after its context).
@@ -86,19 +89,19 @@ class Decode:
         if self.voice is not None:
             self.voice.cancel()
 
-    async def words(self) -> tuple[list[Word], list[Window] | None]:
-        """The decoded words in stream time and the windows (None when embedding failed); raises
-        what the transcriber raised."""
+    async def words(self) -> tuple[list[Word], Heard | None]:
+        """The decoded words in stream time and what the node heard (None when embedding failed);
+        raises what the transcriber raised."""
         try:
             segments = await self.job.future
         except BaseException:
             if self.voice is not None:
                 self.voice.cancel()
             raise
-        windows = None
+        heard = None
         if self.voice is not None:
             try:
-                windows = await self.voice
+                heard = await self.voice
             except Exception:
                 log.exception("embedding a phrase failed")
-        return shifted(phrase_words(segments), self.start / SAMPLE_RATE), windows
+        return shifted(phrase_words(segments), self.start / SAMPLE_RATE), heard

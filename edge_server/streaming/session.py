@@ -216,7 +216,7 @@ class Transcription:
         if self._voices is not None:
             loop = asyncio.get_running_loop()
             heard = audio[voice_start - start :]
-            voice = loop.create_task(self._voices.identify(heard, list(self._voices.live())))
+            voice = loop.create_task(self._voices.hear(heard, list(self._voices.live())))
         job = self._phrases.submit(audio, self.language, priority, self._owner)
         return Decode(start, end, job, voice, voice_start=voice_start)
 
@@ -263,7 +263,7 @@ class Transcription:
         """Commit what a decode of the open phrase settles; send the rest as a partial. ``asked``: the
         audio fed when it was asked (the turnaround is measured in stream time, as the bound is)."""
         try:
-            words, windows = await decode.words()
+            words, heard = await decode.words()
             if self._closing is not None and not self._closing.done():
                 # the phrase before must have its final words first: this decode hears its end
                 await asyncio.wait([self._closing])
@@ -285,7 +285,7 @@ class Transcription:
             last = update.committed[-1].end
             end = (last + update.tentative[0].start) / 2 if update.tentative else last
         start = _piece_start(self._boundary, self._committer, update.committed, first)
-        piece = Piece(start, end, update.committed, update.tentative, windows)
+        piece = Piece(start, end, update.committed, update.tentative, heard)
         piece.audio_start, piece.audio_s = decode.voice_span
         self._put(piece)
         self._boundary = end
@@ -362,7 +362,7 @@ class Transcription:
     ) -> Piece:
         end = phrase.end / SAMPLE_RATE
         try:
-            words, windows = await decode.words()
+            words, heard = await decode.words()
             words += await self._skipped(words, audio, decode.start, end)
             if before is not None and not before.done():
                 await asyncio.wait([before])  # the phrase before must have its final words first
@@ -373,7 +373,7 @@ class Transcription:
             return Piece(boundary, end, error=ErrorFrame(code="asr_failed", message=message))
         first = not committer.committed
         final = committer.close(words)
-        piece = Piece(_piece_start(boundary, committer, final, first), max(end, boundary), final, windows=windows)
+        piece = Piece(_piece_start(boundary, committer, final, first), max(end, boundary), final, heard=heard)
         piece.audio_start, piece.audio_s = decode.voice_span
         return piece
 
@@ -425,7 +425,7 @@ class Transcription:
         """The deltas of a piece (one per speaker turn), then the partial of the words still open."""
         labels: list[Label | None] = [None] * len(piece.words)
         provisional = None
-        if piece.windows and self._voices is not None:
+        if piece.heard and piece.heard.windows and self._voices is not None:
             live = self._voices.live()
             self._speakers.same_voice = self._voices.same_voice(live)
             labels, provisional = piece.labels(self._speakers, live, self._diarization)

@@ -22,27 +22,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 
 import numpy as np
 
 from appliance.settings import DiarizationSettings
-from edge_server.streaming.evidence import Voice, Window, merge
+from edge_server.streaming.evidence import Turn, Window, merge
 
 #: Windows compared on each side of a possible change.
 CHANGE_CONTEXT = 2
 
 #: speaker id -> the other profiles of the same voice (one person enrolled more than once).
 SameVoice = Mapping[str, AbstractSet[str]]
-
-
-@dataclass(frozen=True)
-class Turn:
-    """A stretch taken as one voice; times in seconds from the stretch's start."""
-
-    start: float
-    end: float
-    voice: Voice
 
 
 def runner_up(ranked: Sequence[tuple[float, str]], same_voice: SameVoice) -> float:

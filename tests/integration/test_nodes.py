@@ -153,3 +153,31 @@ async def test_node_refuses_unusable_speech_with_an_error_document(
             async with method(node.url + path, data=b"\0" * 7, headers=headers) as resp:  # not whole samples
                 assert resp.status == 400
                 assert (await resp.json())["error"]["code"] == "invalid_audio"
+
+
+async def test_a_node_cuts_a_streams_stretch_into_speaker_turns(
+    nodes: list[NodeProcess], redis_server: BundledRedis, cluster_secret: Path
+) -> None:
+    """A live stream asks with ?turns=1: the node segments the speech and gives each local speaker a
+    voice heard alone; enrollment's plain identify gets windows only."""
+    from edge_server.speakers.voices import heard_of
+    from tests.support import sample_audio
+
+    redis = Redis.from_url(redis_server.url, decode_responses=True)
+    node = next(n for n in await node_registry.candidates(redis) if n.node_id == "node-1")
+    await redis.aclose()
+    headers = {"Authorization": f"Bearer {cluster_token(cluster_secret).decode()}"}
+    speech = node_protocol.encode_samples(sample_audio()[10 * 16000 : 19 * 16000])  # the callers alternate
+    async with aiohttp.ClientSession() as http:
+        async with http.post(node.url + node_protocol.identify_path("ten_x"), data=speech, headers=headers) as resp:
+            plain = await resp.json()
+        path = node_protocol.identify_path("ten_x", turns=True)
+        async with http.post(node.url + path, data=speech, headers=headers) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+    assert "turns" not in plain and plain["windows"]
+    heard = heard_of(body)
+    assert heard.turns is not None and len(heard.windows) == len(plain["windows"])
+    assert len({t.voice.embedding.tobytes() for t in heard.turns}) == 2  # two local speakers
+    assert [t.start for t in heard.turns[1:]] == [t.end for t in heard.turns[:-1]]  # they tile the stretch
+    assert heard.turns[0].start == 0.0 and abs(heard.turns[-1].end - 9.0) < 0.01
