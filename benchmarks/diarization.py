@@ -144,13 +144,13 @@ def _heard(
     data = data / np.linalg.norm(data, axis=1, keepdims=True)
     windows = []
     for i, start in enumerate(starts):
-        heard = voice(data[i])
-        windows.append(Window(float(start), float(start) + embedder.window_s, heard.embedding, heard.scores))
+        scored = voice(data[i])
+        windows.append(Window(float(start), float(start) + embedder.window_s, scored.embedding, scored.scores))
     if segmenter is None:
         return windows, None
     cuts, voices = hear_speakers(segmenter, embedder, samples, (starts, data))
-    heard = {k: (voice(vector), seconds) for k, (vector, seconds) in voices.items()}
-    return windows, [Turn(c.start, c.end, *heard[c.speaker]) for c in cuts] or None
+    local = {k: (voice(vector), seconds) for k, (vector, seconds) in voices.items()}
+    return windows, [Turn(c.start, c.end, *local[c.speaker]) for c in cuts] or None
 
 
 @dataclass

@@ -44,11 +44,11 @@ class Embedder(Protocol):
         """Length of one sliding window of `embed_windows`, in seconds."""
         ...
 
-    def embed(self, samples: np.ndarray) -> np.ndarray:
-        """(n,) float32 speech at 16 kHz -> (dimension,) float32 unit vector."""
+    def embed(self, samples: np.ndarray, step_s: float | None = None) -> np.ndarray:
+        """(n,) float32 speech at 16 kHz -> (dimension,) float32 unit vector (windows ``step_s`` apart)."""
         ...
 
-    def embed_windows(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def embed_windows(self, samples: np.ndarray, step_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(n,) float32 speech -> (window start seconds (w,), window embeddings (w, dimension))."""
         ...
 

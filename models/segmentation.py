@@ -33,6 +33,10 @@ MIN_RUN_S = 0.25
 MIN_EMBED_S = 0.5
 #: Windows covered this much by one local speaker alone speak for it (or those within 0.1 of the best).
 WINDOW_COVER = 0.7
+#: A local speaker is embedded from their latest this-many seconds of speech alone, in back-to-back
+#: windows: enough for a steady voice, at a bounded cost per request (4 CAM++ windows, ~80 ms of one
+#: core, fewer when the windows are cached from the decode before).
+MAX_SOLO_S = 6.0
 #: The model was trained on 10 s chunks; longer stretches are heard in pieces this long...
 CHUNK_S = 10.0
 #: ... overlapping this much, the overlap split in the middle.
@@ -151,27 +155,30 @@ def speaker_voices(
     embedder: Embedder,
     windows: tuple[np.ndarray, np.ndarray],
 ) -> dict[int, tuple[np.ndarray, float]]:
-    """Each local speaker's voice: (unit embedding, seconds of speech it was heard over).
+    """Each local speaker's voice: (unit embedding, seconds of speech it was heard alone).
 
-    A speaker alone for ``MIN_EMBED_S`` or more is embedded from that speech only, so a voice never
-    mixes in whoever spoke around it; else from the stretch's sliding ``windows`` (starts, (w, d)
-    unit embeddings) it covers most, and its seconds stay what it was heard alone.
+    Each is embedded on their latest ``MAX_SOLO_S`` of speech alone, in back-to-back windows (the
+    mean of windows matches the profiles' scale; one pass over joined snippets does not), so a
+    voice never mixes in whoever spoke around it, nor the pauses and noise between words (even
+    with nobody else in the stretch, the mean of its windows names unknown people more often:
+    docs/benchmarks.md);
+    a speaker alone for less than ``MIN_EMBED_S`` gets the mean of the ``windows`` (starts, (w, d)
+    unit embeddings) they cover most.
     """
     starts, data = windows
     out: dict[int, tuple[np.ndarray, float]] = {}
     for speaker in sorted(speakers):
         mask = solo_mask(activity, speaker)
-        seconds = float(mask.sum()) * step_s
+        seconds = max(float(mask.sum()) * step_s, 0.01)
         if seconds >= MIN_EMBED_S:
-            out[speaker] = (embedder.embed(solo_audio(samples, activity, speaker, step_s)), seconds)
+            latest = solo_audio(samples, activity, speaker, step_s)[-int(MAX_SOLO_S * SAMPLE_RATE) :]
+            out[speaker] = (embedder.embed(latest, step_s=embedder.window_s), seconds)
             continue
         cover = window_cover(starts, embedder.window_s, mask, step_s)
         best = float(cover.max())
         chosen = cover >= min(max(WINDOW_COVER, best - 0.1), best)
         mean = data[chosen].mean(axis=0)
-        vector = (mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32)
-        # too little speech of its own to be named on: the seconds say so (min_speech_s)
-        out[speaker] = (vector, max(seconds, 0.01))
+        out[speaker] = ((mean / (np.linalg.norm(mean) or 1.0)).astype(np.float32), seconds)
     return out
 
 
