@@ -98,7 +98,7 @@ def dominant(activity: np.ndarray) -> np.ndarray:
         if len(active) == 0:
             current = -1
         elif current not in active:
-            current = int(active[0]) if len(active) == 1 else int(active[np.argmax(row[active])])
+            current = int(active[0])  # a new floor (two starting at once: the lower number)
         out[i] = current
     return out
 
@@ -157,13 +157,12 @@ def speaker_voices(
 ) -> dict[int, tuple[np.ndarray, float]]:
     """Each local speaker's voice: (unit embedding, seconds of speech it was heard alone).
 
-    Each is embedded on their latest ``MAX_SOLO_S`` of speech alone, in back-to-back windows (the
-    mean of windows matches the profiles' scale; one pass over joined snippets does not), so a
-    voice never mixes in whoever spoke around it, nor the pauses and noise between words (even
-    with nobody else in the stretch, the mean of its windows names unknown people more often:
-    docs/benchmarks.md);
-    a speaker alone for less than ``MIN_EMBED_S`` gets the mean of the ``windows`` (starts, (w, d)
-    unit embeddings) they cover most.
+    Each is embedded on their latest ``MAX_SOLO_S`` of speech alone, in back-to-back windows, so a
+    voice never mixes in whoever spoke around it, nor the pauses and noise between words. (The
+    mean of windows keeps the profiles' scale, which one pass over joined snippets does not; the
+    mean of all the stretch's windows, even with nobody else heard, names unknown people more
+    often: docs/benchmarks.md.) A speaker alone for less than ``MIN_EMBED_S`` gets the mean of
+    the ``windows`` (starts, (w, d) unit embeddings) they cover most.
     """
     starts, data = windows
     out: dict[int, tuple[np.ndarray, float]] = {}

@@ -1,8 +1,9 @@
 """Who spoke the words a delta makes final: the session's speaker decision applied to words (pure).
 
-A decode's audio comes with sliding-window embeddings (`Window`, times from the audio start). The
-windows are cut into turns where the voice changes (`split_turns`); each word belongs to the turn
-holding its middle. A turn's name is decided once per delta with all the audio heard of it so far
+A decode's audio comes with sliding-window embeddings (`Window`, times from the audio start) and,
+when the node segmented it, its turns (one local speaker each, with that speaker's voice); without
+them the windows are cut into turns where the voice changes (`split_turns`). Each word belongs to
+the turn holding its middle. A turn's name is decided once per delta with all the audio heard of it so far
 as evidence (windows after the final words included), but what it adds to the session's voices is
 the windows centred on the words made final now, for their seconds only, so audio re-decoded for
 context is not counted twice and a voice learns the words it labels, not their neighbours.
