@@ -7,7 +7,10 @@ changes. Here each turn is decided:
 - **Session voices**: the turn joins the session's clustering (clusters.py: agglomerative,
   redone per turn, with a join level that adapts to how alike the session's voices are). A voice
   that is not an enrolled speaker is `spk_0`, `spk_1`, ... in order of first labelling, and keeps
-  its number for the session.
+  its number for the session. A voice heard for less than ``new_voice_s`` borrows the label of
+  the closest voice; when it is long enough for its own, it keeps the label it borrowed if it
+  carried that label longer than its owner did (a first stretch too short to embed well must not
+  leave its speaker with two numbers).
 - **Enrolled name** only on clear evidence: the turn's own scores (when it lasts
   ``min_speech_s``) or its session voice's duration-weighted mean scores pass ``accept`` and lead
   the runner-up by ``margin``. Where everyone sounds alike (the session's distinct voices are close
@@ -23,6 +26,7 @@ The embeddings live only in this object and die with the session.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,6 +58,8 @@ class SessionSpeakers:
         self.same_voice: SameVoice = {}
         self.clusters = SessionClusters(settings.cluster_join, settings.cluster_join_long, settings.cluster_spread)
         self._spk: dict[int, str] = {}  # session voice id -> its spk_N
+        self._carried: dict[tuple[int, str], float] = {}  # (voice id, spk_N) -> seconds labelled so
+        self._numbers = itertools.count()
         self._best_seen: dict[str, float] = {}  # speaker id -> best score of a long turn named so
 
     def observe(self, voices: Sequence[tuple[Voice, float]], live: dict[str, str]) -> None:
@@ -111,9 +117,25 @@ class SessionSpeakers:
         )
 
     def _spk_of(self, group: Group) -> Label:
+        """The `spk_N` of a voice that has one, or may now have one: the label it borrowed most
+        while young, if it carried that label longer than the voice that owns it (then an early
+        stretch too short to embed well, not the voice heard since, was that label's owner: the owner
+        gets a new number if heard again), else the next number."""
         if group.id not in self._spk:
-            self._spk[group.id] = f"spk_{len(self._spk)}"
+            self._spk[group.id] = self._inherited(group) or f"spk_{next(self._numbers)}"
         return Label(self._spk[group.id])
+
+    def _inherited(self, group: Group) -> str | None:
+        borrowed = {label: s for (owner, label), s in self._carried.items() if owner == group.id}
+        if not borrowed:
+            return None
+        label = max(borrowed, key=lambda k: borrowed[k])
+        owner = next((vid for vid, spk in self._spk.items() if spk == label), None)
+        if owner is not None and borrowed[label] <= self._carried.get((owner, label), 0.0):
+            return None
+        if owner is not None:
+            del self._spk[owner]
+        return label
 
     def decide(
         self,
@@ -135,8 +157,11 @@ class SessionSpeakers:
         named = self._name(voice, seconds, group, live)
         if named is not None:
             return named
-        borrowed = self._borrow(voice, seconds, group, live)
-        return borrowed if borrowed is not None else self._spk_of(group)
+        label = self._borrow(voice, seconds, group, live) or self._spk_of(group)
+        if label.speaker_id is None:
+            key = (group.id, label.label)
+            self._carried[key] = self._carried.get(key, 0.0) + (seconds if weight is None else weight)
+        return label
 
     def _borrow(self, voice: Voice, seconds: float, group: Group, live: dict[str, str]) -> Label | None:
         """The label of the closest other voice, for a turn whose own voice has none to give yet.

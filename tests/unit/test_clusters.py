@@ -87,6 +87,16 @@ def test_a_short_new_voice_borrows_the_closest_label_until_it_has_seconds() -> N
     assert speakers.decide(heard(B, noise=0.05, seed=3), 1.5, {}) == Label("spk_1")
 
 
+def test_a_voice_that_carried_a_borrowed_label_longest_keeps_it() -> None:
+    """An early stretch too short to embed well opens spk_0; the voice heard since borrows spk_0
+    and, once it has its own seconds, keeps it (the early stretch's voice gets a new number)."""
+    speakers = SessionSpeakers(DiarizationSettings(new_voice_s=2.0, cluster_attach=-0.99, cluster_join=0.95))
+    assert speakers.decide(heard(C, noise=0.05, seed=1), 0.6, {}) == Label("spk_0")
+    assert speakers.decide(heard(A, noise=0.05, seed=2), 1.0, {}) == Label("spk_0")  # borrowed
+    assert speakers.decide(heard(A, noise=0.05, seed=3), 1.5, {}) == Label("spk_0")  # kept, not spk_1
+    assert speakers.decide(heard(C, noise=0.05, seed=4), 2.0, {}) == Label("spk_1")
+
+
 def test_forget_drops_every_embedding() -> None:
     speakers = SessionSpeakers(DiarizationSettings())
     speakers.decide(heard(A), 2.0, {})
