@@ -195,7 +195,7 @@ class DiarizationSettings(_Section):
         "similarity to each other (when that is above accept).",
     )
     session_margin: float = Field(
-        0.20,
+        0.30,
         ge=0,
         lt=1,
         description="A turn scoring this much below the session's best turn for a speaker is not that speaker.",
