@@ -177,6 +177,7 @@ class Node(_Document):
     """An online node."""
 
     node_id: str
+    #: ``pyannote`` (speaker embeddings), and ``segmentation`` when the node cuts live streams into turns.
     engines: list[str]
     model: str
     started_at: str

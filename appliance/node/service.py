@@ -9,130 +9,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
-import json
 import logging
 import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from redis.asyncio import Redis
 
 from appliance import logs, node_registry
 from appliance import node_protocol as proto
 from appliance.clock import utc_now
 from appliance.crypto import cluster_token
+from appliance.node.speech import embed_body, identify
+from appliance.node.state import (
+    INFO,
+    NODE_SETTINGS,
+    REDIS,
+    SECRET,
+    STATE,
+    NodeState,
+    Refused,
+    cluster_auth,
+    error_response,
+)
 from appliance.periodic import running_every
 from appliance.settings import NodeSettings, Settings, load_settings
-from models.base import Embedder
-from models.segmentation import SpeakerSegmenter, hear_speakers
 
 log = logging.getLogger("scaiecho.node")
-
-#: Less speech than this cannot give a usable embedding.
-MIN_SPEECH_S = 0.5
-
-
-@dataclass
-class NodeState:
-    """Everything one node process holds: its identity and the embeddings, per tenant."""
-
-    node_id: str
-    boot_id: str
-    embedder: Embedder
-    embeddings: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    #: Cuts a stream's stretches into speaker turns (None: segmentation is off).
-    segmenter: SpeakerSegmenter | None = None
-
-    def hold(self, tenant_id: str, speaker_id: str, embedding: np.ndarray) -> None:
-        """Keep one speaker's embedding."""
-        self.embeddings.setdefault(tenant_id, {})[speaker_id] = embedding
-
-    def release(self, tenant_id: str, speaker_id: str) -> bool:
-        """Forget one speaker; True when it was held."""
-        held = self.embeddings.get(tenant_id, {})
-        return held.pop(speaker_id, None) is not None
-
-    def held(self, tenant_id: str) -> list[str]:
-        """Speaker ids held for a tenant."""
-        return sorted(self.embeddings.get(tenant_id, {}))
-
-    def pairs(self) -> list[tuple[str, str]]:
-        """Every ``(tenant_id, speaker_id)`` held."""
-        return sorted((t, s) for t, held in self.embeddings.items() for s in held)
-
-
-STATE = web.AppKey("state", NodeState)
-REDIS = web.AppKey("redis", Redis)
-SECRET = web.AppKey("secret", bytes)
-INFO = web.AppKey("info", node_registry.NodeInfo)
-NODE_SETTINGS = web.AppKey("node_settings", NodeSettings)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-@web.middleware
-async def cluster_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every internal route needs the cluster secret."""
-    header = request.headers.get("Authorization", "")
-    token = header.removeprefix("Bearer ").encode()
-    if not header.startswith("Bearer ") or not hmac.compare_digest(token, request.app[SECRET]):
-        return _error(401, "unauthenticated", "the cluster secret is missing or wrong")
-    return await handler(request)
-
-
-class Refused(web.HTTPException):
-    """A request the node answers with an error document (raised, so helpers can refuse)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status_code = status
-        super().__init__(
-            text=json.dumps({"error": {"code": code, "message": message}}), content_type="application/json"
-        )
-
-
-async def _speech_body(request: web.Request) -> np.ndarray:
-    try:
-        samples = proto.decode_samples(await request.read())
-    except ValueError as exc:
-        raise Refused(400, "invalid_audio", str(exc)) from exc
-    if len(samples) < MIN_SPEECH_S * 16000:
-        raise Refused(422, "too_short", f"at least {MIN_SPEECH_S} s of speech is needed")
-    return samples
-
-
-async def embed_body(request: web.Request) -> np.ndarray:
-    """The request body's speech (f32le, 16 kHz) embedded off the event loop; `Refused` if unusable."""
-    samples = await _speech_body(request)
-    try:
-        return await asyncio.to_thread(request.app[STATE].embedder.embed, samples)
-    except ValueError as exc:
-        raise Refused(422, "embedding_failed", str(exc)) from exc
-
-
-async def embed_windows_of(request: web.Request, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Like `embed_body`, per sliding window: (starts (w,), unit embeddings (w, dim), the whole speech's
-    embedding exactly as `hold_speaker` would hold it)."""
-    try:
-        starts, data = await asyncio.to_thread(request.app[STATE].embedder.embed_windows, samples)
-    except ValueError as exc:
-        raise Refused(422, "embedding_failed", str(exc)) from exc
-    norms = np.linalg.norm(data, axis=1, keepdims=True)
-    if not np.all(np.isfinite(norms)) or np.any(norms == 0):
-        raise Refused(422, "embedding_failed", "the embedding is degenerate (silent input?)")
-    mean = data.mean(axis=0)
-    length = float(np.linalg.norm(mean))
-    if not np.isfinite(length) or length == 0.0:
-        raise Refused(422, "embedding_failed", "the embedding is degenerate (silent input?)")
-    return starts, (data / norms).astype(np.float32), (mean / length).astype(np.float32)
 
 
 def _check_deadline(request: web.Request) -> None:
@@ -178,11 +85,11 @@ async def hold_embeddings(request: web.Request) -> web.Response:
             (item["tenant_id"], item["speaker_id"], proto.decode_vector(item["embedding"])) for item in body["items"]
         ]
     except (ValueError, KeyError, TypeError) as exc:
-        return _error(400, "bad_request", f"malformed embeddings: {exc}")
+        return error_response(400, "bad_request", f"malformed embeddings: {exc}")
     if body.get("model") != state.embedder.model_name:
-        return _error(409, "model_mismatch", f"this node runs {state.embedder.model_name}")
+        return error_response(409, "model_mismatch", f"this node runs {state.embedder.model_name}")
     if any(vector.shape != (state.embedder.dimension,) for _, _, vector in items):
-        return _error(422, "wrong_dimension", f"embeddings must have {state.embedder.dimension} values")
+        return error_response(422, "wrong_dimension", f"embeddings must have {state.embedder.dimension} values")
     _check_deadline(request)  # the process may have been frozen since the caller gave up
     for tenant_id, speaker_id, vector in items:
         state.hold(tenant_id, speaker_id, vector)
@@ -190,59 +97,6 @@ async def hold_embeddings(request: web.Request) -> web.Response:
         request.app[REDIS], state.node_id, [(tenant_id, speaker_id) for tenant_id, speaker_id, _ in items]
     )
     return web.json_response({"ok": True, "node_id": state.node_id, "held": len(items)})
-
-
-async def identify(request: web.Request) -> web.Response:
-    """POST speech -> its sliding windows' embeddings and their cosine to every speaker held for the tenant.
-
-    The whole phrase's embedding is the normalized mean of its windows, so the caller can score
-    any run of windows (a speaker turn) without asking again. ``profile`` is the embedding a hold
-    of the same speech computes: enrollment pushes it to the other nodes instead of embedding the
-    reference once more on each of them. With ``?turns=1`` (a live stream) the node also cuts the
-    speech into turns of one local speaker each (segmentation) and gives each local speaker's voice.
-    """
-    state = request.app[STATE]
-    samples = await _speech_body(request)
-    starts, windows, profile = await embed_windows_of(request, samples)
-    held = state.embeddings.get(request.match_info["tenant_id"], {})
-    ids = list(held)
-    matrix = np.stack([held[s] for s in ids]) if ids else np.zeros((0, windows.shape[1]), dtype=np.float32)
-    scores = matrix @ windows.T
-    window_s = state.embedder.window_s
-
-    def scored(vector: np.ndarray, values: np.ndarray) -> dict[str, object]:
-        return {
-            "embedding": proto.encode_vector(vector),
-            "scores": {s: round(float(values[j]), 5) for j, s in enumerate(ids)},
-        }
-
-    body: dict[str, object] = {
-        "node_id": state.node_id,
-        "model": state.embedder.model_name,
-        "profile": proto.encode_vector(profile),
-        "windows": [
-            {
-                "start": round(float(start), 3),
-                "end": round(float(start) + window_s, 3),
-                **scored(windows[i], scores[:, i]),
-            }
-            for i, start in enumerate(starts)
-        ],
-    }
-    if request.query.get("turns") == "1" and state.segmenter is not None:
-        try:
-            turns, voices = await asyncio.to_thread(
-                hear_speakers, state.segmenter, state.embedder, samples, (starts, windows)
-            )
-        except ValueError as exc:  # the caller cuts turns from the windows instead
-            log.warning("segmenting a stretch failed: %s", exc)
-            return web.json_response(body)
-        body["turns"] = [{"start": round(t.start, 3), "end": round(t.end, 3), "speaker": t.speaker} for t in turns]
-        body["speakers"] = [
-            {"speaker": k, "seconds": round(seconds, 3), **scored(vector, matrix @ vector)}
-            for k, (vector, seconds) in voices.items()
-        ]
-    return web.json_response(body)
 
 
 async def release_speaker(request: web.Request) -> web.Response:
@@ -277,6 +131,7 @@ async def status(request: web.Request) -> web.Response:
             "boot_id": state.boot_id,
             "model": embedder.model_name,
             "held": held,
+            "segmentation": state.segmenter is not None,
             "windows": {"embedded": embedder.misses, "from_cache": embedder.hits},
         }
     )
@@ -345,7 +200,7 @@ async def serve(settings: Settings, node_id: str, redis_url: str, secret: bytes,
         node_id=node_id,
         url=f"http://{host}:{bound_port}",
         boot_id=boot_id,
-        engines=("pyannote",),
+        engines=("pyannote", "segmentation") if segmenter is not None else ("pyannote",),
         model=embedder.model_name,
         started_at=now,
         last_heartbeat_at=now,

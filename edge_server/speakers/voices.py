@@ -24,7 +24,7 @@ from edge_server.streaming.evidence import Heard, Turn, Voice
 
 log = logging.getLogger("scaiecho.voices")
 
-#: Nodes refuse to embed less speech than this (appliance.node.MIN_SPEECH_S).
+#: Nodes refuse to embed less speech than this (appliance.node.speech.MIN_SPEECH_S).
 MIN_EMBED_SAMPLES = 8000
 _turn = itertools.count()
 

@@ -306,8 +306,8 @@ async def test_nodes_route(cell: Cell) -> None:
     status, body = await cell.get("/nodes")
     assert status == 200
     assert [(n["node_id"], n["engines"], n["warm_speakers"]) for n in body["data"]] == [
-        ("node-a", ["pyannote"], 1),
-        ("node-b", ["pyannote"], 1),
+        ("node-a", ["pyannote", "segmentation"], 1),
+        ("node-b", ["pyannote", "segmentation"], 1),
     ]
     assert body["data"][0]["model"] == "campplus-3dspeaker-zh-en"
     other = await cell.api.client.get(f"{BASE}/nodes", headers=cell.api.headers(cell.api.other_key))
