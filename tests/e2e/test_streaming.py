@@ -51,6 +51,9 @@ def test_live_labels_follow_the_reference(appliance: Appliance) -> None:
     assert labels and all(str(label).startswith("spk_") for label in labels), labels
     majority = majority_labels(result.deltas, sample_turns())
     assert majority[first] != majority[second], majority
+    # ... and each keeps one label: most of a caller's solo speech carries their main label
+    own, _ = label_agreement(result.deltas, sample_turns(), {k: str(v) for k, v in majority.items()})
+    assert own > 0.7, (own, majority)
 
     names = {first: asyncio.run(enroll_speaker(appliance, first))}
 
