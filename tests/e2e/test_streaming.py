@@ -44,8 +44,6 @@ def test_live_labels_follow_the_reference(appliance: Appliance) -> None:
     first, second = sample_speakers()
 
     # nobody enrolled, streamed in real time like a live call: the two callers are two session voices
-    # (sent faster than real time, the call is labelled from whole 12 s phrases, whose turns mix
-    # both callers: docs/benchmarks.md)
     result = asyncio.run(stream(appliance.url, appliance.key, sample_audio(), diarize=True, realtime=True))
     labels = {d.get("speaker_label") for d in result.deltas} - {None}  # a phrase under 0.5 s has none
     assert labels and all(str(label).startswith("spk_") for label in labels), labels
