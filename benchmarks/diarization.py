@@ -16,7 +16,7 @@ Scoring (10 ms grid, reference turns of the meeting):
 - `spk_N` purity: share of spk_N-labelled solo speech that belongs to its cluster's main talker;
 - DER and identification error rate (pyannote.metrics, collar 0.25 s, overlap scored).
 
-    python -m benchmarks.diarization [--half held-out] [--condition read room] [--meetings 6]
+    python -m benchmarks.diarization [--half held-out] [--condition read room] [--meetings 6] [--nobody]
     python -m benchmarks.diarization --sample        # the pyannote sample: 0, 1, 2 enrolled
 """
 
@@ -271,14 +271,17 @@ def run_meetings(
         else:
             box = build(args.half, condition, args.meetings)
         profiles = {
-            name: embedder.embed(profile_audio(audio, args.references)) for name, audio in box.references.items()
+            name: embedder.embed(profile_audio(audio, args.references))
+            for name, audio in box.references.items()
+            if not args.nobody
         }
         tally = Tally()
         for meeting in box.meetings:
             result = replay(meeting.audio, embedder, profiles, settings, args.step, segmenter)
             score(meeting.turns, result, set(profiles), len(meeting.audio) / SAMPLE_RATE, tally)
         minutes = sum(len(m.audio) for m in box.meetings) / SAMPLE_RATE / 60
-        tallies[f"{args.half} {condition} ({len(box.meetings)} meetings, {minutes:.1f} min)"] = tally
+        nobody = ", nobody enrolled" if args.nobody and condition != "call" else ""
+        tallies[f"{args.half} {condition}{nobody} ({len(box.meetings)} meetings, {minutes:.1f} min)"] = tally
     return tallies
 
 
@@ -328,6 +331,7 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=1.0, help="seconds made final per decode")
     parser.add_argument("--sample", action="store_true", help="the pyannote sample instead of meetings")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--nobody", action="store_true", help="meetings with nobody enrolled (DER of spk_N labels)")
     parser.add_argument("--embedding-step", type=float, default=ModelSettings().embedding_step_s)
     parser.add_argument("--embedding", default=ModelSettings().embedding, help="ge2e, campplus or a checkpoint")
     parser.add_argument(
