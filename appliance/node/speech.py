@@ -20,6 +20,7 @@ MIN_SPEECH_S = 0.5
 
 
 async def speech_body(request: web.Request) -> np.ndarray:
+    """The request body as speech (f32le, 16 kHz); `Refused` when it is not that, or too short."""
     try:
         samples = proto.decode_samples(await request.read())
     except ValueError as exc:

@@ -126,6 +126,7 @@ class SessionSpeakers:
         return Label(self._spk[group.id])
 
     def _inherited(self, group: Group) -> str | None:
+        """The `spk_N` ``group`` takes over from its owner (see `_spk_of`), or None."""
         borrowed = {label: s for (owner, label), s in self._carried.items() if owner == group.id}
         if not borrowed:
             return None
@@ -206,3 +207,4 @@ class SessionSpeakers:
         """Drop every embedding (the session ended)."""
         self.clusters.forget()
         self._best_seen.clear()
+        self._carried.clear()
