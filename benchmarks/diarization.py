@@ -270,11 +270,8 @@ def run_meetings(
             box = Box({}, calls(args.half, args.meetings))
         else:
             box = build(args.half, condition, args.meetings)
-        profiles = {
-            name: embedder.embed(profile_audio(audio, args.references))
-            for name, audio in box.references.items()
-            if not args.nobody
-        }
+        references = {} if args.nobody else box.references
+        profiles = {name: embedder.embed(profile_audio(audio, args.references)) for name, audio in references.items()}
         tally = Tally()
         for meeting in box.meetings:
             result = replay(meeting.audio, embedder, profiles, settings, args.step, segmenter)
