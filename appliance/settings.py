@@ -152,6 +152,16 @@ class StreamSettings(_Section):
         "open frame may choose 0.5-20). Words become final when two decodes agree on them, or when waiting "
         "longer would break this bound.",
     )
+    commit_sure: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Whisper's word probability at which one decode is enough to make a word final (1: never; "
+        "then two decodes must agree). 0.9 makes words final ~0.1 s sooner for ~0.6 WER points: docs/streaming.md.",
+    )
+    commit_sure_after_s: float = Field(
+        0.1, ge=0, description="Audio a decode must hold after a word for its probability alone to make it final."
+    )
     commit_interval_s: float = Field(
         0.5, gt=0, description="New audio between two decodes of the phrase being spoken (they commit words)."
     )

@@ -40,7 +40,7 @@ from benchmarks.meetings import Meeting, build, calls
 from edge_server.streaming.asr_scheduler import AsrJob, AsrScheduler
 from edge_server.streaming.session import Transcription
 from models.audio import SAMPLE_RATE
-from models.base import Segment, Transcriber
+from models.base import Segment, Transcriber, Word
 from models.registry import load_transcriber
 from models.settings import ModelSettings
 from tests.support import normalise, reference_text, sample_audio
@@ -55,6 +55,11 @@ class HeldJob:
     job: AsrJob
     due: int  # samples fed when the result may be handed over
     future: asyncio.Future[list[Segment]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    @property
+    def started(self) -> bool:
+        """In stream time a decode runs from when it is asked (the lag is its length)."""
+        return True
 
     def promote(self) -> None:
         self.job.promote()
@@ -74,7 +79,11 @@ class StreamClock(AsrScheduler):
         self.held: list[HeldJob] = []
         self.closing = False
 
-    def submit(self, samples: np.ndarray, language: str | None, priority: int, owner: str | None = None) -> Any:
+    def submit(
+        self, samples: np.ndarray, language: str | None, priority: int, owner: str | None = None, fresh: Any = None
+    ) -> Any:
+        """Queue a decode of ``samples`` as they are: a decode taking the newest audio when it starts
+        (``fresh``) would depend on this machine's speed, and the replay would not repeat."""
         held = HeldJob(super().submit(samples, language, priority, owner), self.fed + self.lag)
         self.held.append(held)
         return held
@@ -98,8 +107,24 @@ class StreamClock(AsrScheduler):
             await asyncio.sleep(0)
 
 
-async def streamed(audio: np.ndarray, transcriber: Transcriber, settings: Settings, lag_s: float) -> str:
-    """The text of the deltas of ``audio`` streamed live."""
+class TimedTranscription(Transcription):
+    """A session that notes, for each word it makes final, how long after the word's end (in
+    stream time, the lag standing for the decodes' time) the delta went out."""
+
+    def __init__(self, clock: StreamClock, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock = clock
+        self.delays: list[float] = []
+
+    def _timed(self, words: list[Word]) -> None:
+        now = self.clock.fed / SAMPLE_RATE
+        self.delays.extend(now - w.end for w in words)
+
+
+async def streamed(
+    audio: np.ndarray, transcriber: Transcriber, settings: Settings, lag_s: float
+) -> tuple[str, list[float]]:
+    """The text of the deltas of ``audio`` streamed live, and each final word's delay (stream seconds)."""
     clock = StreamClock(transcriber, lag_s)
     clock.start()
     text: list[str] = []
@@ -108,7 +133,7 @@ async def streamed(audio: np.ndarray, transcriber: Transcriber, settings: Settin
         if isinstance(frame, DeltaFrame):
             text.append(frame.text)
 
-    session = Transcription(settings, "A", emit, language="en", transcriber=clock)
+    session = TimedTranscription(clock, settings, "A", emit, language="en", transcriber=clock)
     for fed in range(FRAME, len(audio) + FRAME, FRAME):
         await session.feed(audio[fed - FRAME : fed])
         await clock.advance(fed)
@@ -119,7 +144,7 @@ async def streamed(audio: np.ndarray, transcriber: Transcriber, settings: Settin
         await asyncio.sleep(0.01)
     await finishing
     await clock.stop()
-    return " ".join(text)
+    return " ".join(text), session.delays
 
 
 def offline(audio: np.ndarray, transcriber: Transcriber) -> str:
@@ -150,6 +175,7 @@ class Row:
     audio_s: float
     streamed: list[float]
     offline: float
+    delays: list[float] = field(default_factory=list)
 
 
 def run_meetings(args: argparse.Namespace, transcriber: Transcriber, settings: Settings) -> list[Row]:
@@ -162,7 +188,7 @@ def run_meetings(args: argparse.Namespace, transcriber: Transcriber, settings: S
         for meeting in chosen:
             meeting = trimmed(meeting, args.seconds)
             reference = " ".join(offline(s, transcriber) for s in meeting.speech)
-            text = asyncio.run(streamed(meeting.audio, transcriber, settings, args.lag))
+            text, delays = asyncio.run(streamed(meeting.audio, transcriber, settings, args.lag))
             rows.append(
                 Row(
                     meeting.name,
@@ -170,6 +196,7 @@ def run_meetings(args: argparse.Namespace, transcriber: Transcriber, settings: S
                     len(meeting.audio) / SAMPLE_RATE,
                     [wer(reference, text)],
                     wer(reference, offline(meeting.audio, transcriber)),
+                    delays,
                 )
             )
             print_row(rows[-1])
@@ -178,11 +205,13 @@ def run_meetings(args: argparse.Namespace, transcriber: Transcriber, settings: S
 
 def run_sample(args: argparse.Namespace, transcriber: Transcriber, settings: Settings) -> Row:
     audio, reference = sample_audio(), reference_text()
-    scores = []
+    scores, delays = [], []
     for k in range(args.phases):
         padded = np.concatenate([np.zeros(int(k * 0.1 * SAMPLE_RATE), np.float32), audio])
-        scores.append(wer(reference, asyncio.run(streamed(padded, transcriber, settings, args.lag))))
-    row = Row("pyannote sample", len(normalise(reference).split()), len(audio) / SAMPLE_RATE, scores, 0.0)
+        text, heard = asyncio.run(streamed(padded, transcriber, settings, args.lag))
+        scores.append(wer(reference, text))
+        delays += heard
+    row = Row("pyannote sample", len(normalise(reference).split()), len(audio) / SAMPLE_RATE, scores, 0.0, delays)
     row.offline = wer(reference, offline(audio, transcriber))
     print_row(row)
     return row
@@ -193,9 +222,17 @@ def print_row(row: Row) -> None:
     spread = f" ({min(row.streamed):.1%}-{max(row.streamed):.1%})" if len(row.streamed) > 1 else ""
     print(
         f"| {row.material} | {row.words} | {row.audio_s:.0f} | {mean:.1%}{spread} | {row.offline:.1%} "
-        f"| {100 * (mean - row.offline):+.1f} |",
+        f"| {100 * (mean - row.offline):+.1f} | {_delays(row.delays)} |",
         flush=True,
     )
+
+
+def _delays(delays: list[float]) -> str:
+    """p50 / p95 of word delays, or a dash."""
+    if not delays:
+        return "-"
+    p50, p95 = np.percentile(delays, [50, 95])
+    return f"{p50:.2f} / {p95:.2f}"
 
 
 def main() -> None:
@@ -213,8 +250,8 @@ def main() -> None:
     settings = Settings(stream=StreamSettings(**overrides))
     transcriber = load_transcriber(ModelSettings(asr_workers=1))
     began = time.monotonic()
-    print("| material | words | audio (s) | WER streamed | WER offline | points |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| material | words | audio (s) | WER streamed | WER offline | points | word delay p50 / p95 (s) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     rows = run_meetings(args, transcriber, settings)
     if args.sample:
         rows.append(run_sample(args, transcriber, settings))
@@ -223,8 +260,9 @@ def main() -> None:
         words = sum(r.words for r in meetings)
         streamed_wer = sum(np.mean(r.streamed) * r.words for r in meetings) / words
         offline_wer = sum(r.offline * r.words for r in meetings) / words
+        delays = [d for r in meetings for d in r.delays]
         print(f"| meetings ({args.half}) | {words} | | {streamed_wer:.1%} | {offline_wer:.1%} "
-              f"| {100 * (streamed_wer - offline_wer):+.1f} |")  # fmt: skip
+              f"| {100 * (streamed_wer - offline_wer):+.1f} | {_delays(delays)} |")  # fmt: skip
     print(f"\n({time.monotonic() - began:.0f} s; lag {args.lag} s; settings: {' '.join(args.set) or 'defaults'})")
 
 

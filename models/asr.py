@@ -77,7 +77,7 @@ class FasterWhisperTranscriber:
                 float(s.start),
                 float(s.end),
                 s.text.strip(),
-                tuple(Word(float(w.start), float(w.end), w.word) for w in s.words or ()),
+                tuple(Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()),
             )
             for s in segments
             if s.text.strip()

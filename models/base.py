@@ -15,6 +15,8 @@ class Word:
     start: float
     end: float
     text: str
+    #: How sure the recognizer was (Whisper: the mean probability of the word's tokens); None: not said.
+    probability: float | None = None
 
 
 @dataclass(frozen=True)

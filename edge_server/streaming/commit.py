@@ -8,6 +8,8 @@ the newest audio). A word is committed, never to change again, when
 - **waiting would break the bound**: the word ended long enough ago that the next decode (which
   comes a "cycle" later) would deliver it past ``max_delay_s``. Then the newest decode's word is
   taken as it is. A word touching the end of the decoded audio is never forced: it may be cut.
+- **Whisper is sure of it**: its probability is at least ``sure`` and the decoded audio goes on
+  ``sure_after_s`` after it (and every word before it is final): one decode is enough.
 - **the phrase closed**: its last decode is final and every new word in it is committed.
 
 Decodes overlap what is already committed (the buffer keeps some committed audio for context),
@@ -18,6 +20,7 @@ Whisper hears again because its timing drifted). Times are seconds from the stre
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Sequence
@@ -48,7 +51,7 @@ def normal(text: str) -> str:
 
 def shifted(words: Sequence[Word], offset_s: float) -> list[Word]:
     """``words`` with ``offset_s`` added to their times."""
-    return [Word(w.start + offset_s, w.end + offset_s, w.text) for w in words]
+    return [dataclasses.replace(w, start=w.start + offset_s, end=w.end + offset_s) for w in words]
 
 
 def _squeezed(words: Sequence[Word]) -> bool:
@@ -102,7 +105,7 @@ class Update:
 
     committed: list[Word]
     tentative: list[Word]
-    #: How many of ``committed`` were forced by the delay bound rather than agreed.
+    #: How many of ``committed`` were forced by the delay bound (neither agreed nor sure).
     forced: int = 0
 
 
@@ -114,8 +117,18 @@ class Committer:
     after ``floor_s`` (where the phrase before ended) and after the last final word of that one.
     """
 
-    def __init__(self, max_delay_s: float, before: Committer | None = None, floor_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        max_delay_s: float,
+        before: Committer | None = None,
+        floor_s: float = 0.0,
+        *,
+        sure: float | None = None,
+        sure_after_s: float = 0.5,
+    ) -> None:
         self.max_delay_s = max_delay_s
+        self.sure = sure
+        self.sure_after_s = sure_after_s
         self.committed: list[Word] = []
         self._previous: list[Word] = []  # the new words of the last hypothesis
         self._before = before
@@ -154,19 +167,31 @@ class Committer:
             self._previous[agreed].text
         ):
             agreed += 1
-        take = agreed
+        take = forced = agreed
         for i in range(agreed, len(current)):
             word = current[i]
-            late = now_s + cycle_s - word.end > self.max_delay_s
-            if not late or word.end > audio_end_s - TAIL_GUARD_S:
+            late = now_s + cycle_s - word.end > self.max_delay_s and word.end <= audio_end_s - TAIL_GUARD_S
+            sure = self._sure(word, audio_end_s)
+            if not (late or sure):
                 break
             take = i + 1
+            forced += not sure
         committed = current[:take]
         self.committed.extend(committed)
         if self.committed:
             self._before = None  # its own final words are what new ones come after now
         self._previous = current[take:]
-        return Update(committed, current[take:], forced=take - agreed)
+        return Update(committed, current[take:], forced=forced - agreed)
+
+    def _sure(self, word: Word, audio_end_s: float) -> bool:
+        """One decode is enough for ``word``: Whisper is at least ``sure`` of it and heard
+        ``sure_after_s`` of audio after it."""
+        return (
+            self.sure is not None
+            and word.probability is not None
+            and word.probability >= self.sure
+            and word.end <= audio_end_s - self.sure_after_s
+        )
 
     def close(self, hypothesis: Sequence[Word]) -> list[Word]:
         """The phrase's last decode: every new word in it is final."""

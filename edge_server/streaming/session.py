@@ -3,17 +3,17 @@
 The same engine serves a WebSocket stream (real time) and `POST /transcriptions` (a whole file).
 
 Backend A: Silero VAD cuts the audio into phrases. While a phrase is being spoken it is decoded
-again every ``commit_interval_s`` of new audio (one decode in flight per session), from the start
-of its buffer to the newest audio; `Committer` (commit.py) makes words final as soon as two
-decodes agree on them, or when waiting longer would break ``max_delay_s``, and the words still
-open go out as a partial. Once words are final the buffer keeps only ``commit_context_s`` of them
-before the open ones, so a decode stays short however long the speaker goes on. When the phrase
-closes, its last decode (started ahead, during the closing silence, when it can be) makes the
-rest final; speech at its end that Whisper skipped is decoded again on its own (`_skipped`).
-Each phrase is decoded with ``phrase_context_s`` of the phrase before as context, whose words
-are not taken again (`Committer`'s ``before``). With diarization each decode's audio (from the
-phrase's own start) is embedded on a pyannote node at the same time, and each delta is labelled
-from the audio it covers (labelling.py).
+again every ``commit_interval_s`` of new audio (one decode in flight per session), from the
+start of its buffer to the newest audio; `Committer` (commit.py) makes words final as soon as
+two decodes agree on them (or Whisper is sure of them), or when waiting longer would break
+``max_delay_s``, and the words still open go out as a partial. Once words are final the buffer
+keeps only ``commit_context_s`` of them before the open ones, so a decode stays short however
+long the speaker goes on. When the phrase closes, its last decode (started ahead, during the
+closing silence, when it can be) makes the rest final; speech at its end that Whisper skipped is
+decoded again on its own (`_skipped`). Each phrase is decoded with ``phrase_context_s`` of the
+phrase before as context, whose words are not taken again (`Committer`'s ``before``). With
+diarization each decode's audio (from the phrase's own start) is embedded on a pyannote node at
+the same time, and each delta is labelled from the audio it covers (labelling.py).
 
 Backend B: each closed phrase goes to the upstream relay; no partials, no labels.
 
@@ -111,7 +111,7 @@ class Transcription:
         self._queue: asyncio.Queue[tuple[asyncio.Future[Piece], bool] | None] = asyncio.Queue()
         self._emitter = asyncio.get_running_loop().create_task(self._emit_in_order(), name="session-emitter")
         # the open phrase: its commit state, decode buffer start, where its next delta starts
-        self._committer = Committer(self.max_delay_s)
+        self._committer = self._new_committer()
         self._context = int(self.settings.phrase_context_s * SAMPLE_RATE)
         self._grid = max(1, round(settings.models.embedding_step_s * SAMPLE_RATE))
         self._closing: asyncio.Task[Piece] | None = None  # the last closed phrase's final decode
@@ -250,6 +250,17 @@ class Transcription:
         self._takers.add(taker)  # the loop keeps only weak references to tasks
         taker.add_done_callback(self._takers.discard)
 
+    def _new_committer(self, before: Committer | None = None, floor_s: float = 0.0) -> Committer:
+        """The commit state of a new phrase (``before``: the phrase before's, ``floor_s``: where it ended)."""
+        sure = self.settings.commit_sure
+        return Committer(
+            self.max_delay_s,
+            before,
+            floor_s,
+            sure=sure if sure < 1 else None,
+            sure_after_s=self.settings.commit_sure_after_s,
+        )
+
     def _open_phrase(self, start: int) -> None:
         """A phrase begins at sample ``start``: its decodes start ``phrase_context_s`` earlier, in the
         end of the phrase before; only words after ``start`` and after that phrase's final words are its own."""
@@ -257,7 +268,7 @@ class Transcription:
         self._buffer = max(self._base, start - self._context)
         self._boundary = start / SAMPLE_RATE
         floor = max(self._buffer, self._closed_to) / SAMPLE_RATE
-        self._committer = Committer(self.max_delay_s, self._committer, floor)
+        self._committer = self._new_committer(self._committer, floor)
 
     async def _take_open(self, decode: Decode, asked: int, step: float) -> None:
         """Commit what a decode of the open phrase settles; send the rest as a partial. ``asked``: the

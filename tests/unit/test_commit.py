@@ -64,6 +64,29 @@ def test_words_are_forced_only_when_waiting_would_break_the_bound() -> None:
     assert texts(late.tentative) == ["delta", "tail"]
 
 
+def test_one_decode_is_enough_for_a_word_whisper_is_sure_of_with_audio_after_it() -> None:
+    committer = Committer(max_delay_s=10.0, sure=0.8, sure_after_s=0.5)
+    heard = [
+        Word(0.0, 0.3, " we", 0.95),
+        Word(0.4, 0.7, " were", 0.6),  # unsure: waits for a second decode, and so does every word after it
+        Word(0.8, 1.1, " there", 0.99),
+    ]
+    first = committer.update(heard, 2.0, 2.1, 0.5)
+    assert texts(first.committed) == ["we"] and first.forced == 0
+    assert texts(first.tentative) == ["were", "there"]
+    # sure of both, but "today" ends less than 0.5 s before the end of the decoded audio
+    again = [Word(0.4, 0.7, " were", 0.9), Word(0.8, 1.1, " there", 0.99), Word(1.2, 2.2, " today", 0.99)]
+    second = committer.update(again, 2.5, 2.6, 0.5)
+    assert texts(second.committed) == ["were", "there"]
+    assert texts(second.tentative) == ["today"]
+
+
+def test_without_a_sure_level_word_probabilities_commit_nothing() -> None:
+    committer = Committer(max_delay_s=10.0)
+    update = committer.update([Word(0.0, 0.3, " we", 1.0), Word(0.4, 0.7, " go", 1.0)], 3.0, 3.1, 0.5)
+    assert update.committed == []
+
+
 def test_the_last_decode_of_a_closed_phrase_commits_every_new_word() -> None:
     committer = Committer(max_delay_s=2.0)
     committer.update(words((0.0, "one"), (0.4, "two")), 0.8, 0.9, 0.5)
