@@ -21,6 +21,7 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -48,6 +49,11 @@ class AsrJob:
     future: asyncio.Future[list[Segment]] = field(repr=False)
     #: The session the job belongs to (None: a one-off, e.g. a whole-file transcription).
     owner: str | None = None
+    #: Called on the event loop as the decode starts; audio it returns is decoded instead of
+    #: ``samples`` (a decode of the phrase being spoken takes all the audio there is by then).
+    fresh: Callable[[], np.ndarray | None] | None = field(default=None, repr=False)
+    #: A worker took it.
+    started: bool = False
 
     def promote(self) -> None:
         """Its phrase closed: decode it before anything ahead or partial."""
@@ -121,10 +127,17 @@ class AsrScheduler:
             job.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, samples: np.ndarray, language: str | None, priority: int, owner: str | None = None) -> AsrJob:
-        """Queue a decode of (n,) float32 16 kHz audio for session ``owner``."""
+    def submit(
+        self,
+        samples: np.ndarray,
+        language: str | None,
+        priority: int,
+        owner: str | None = None,
+        fresh: Callable[[], np.ndarray | None] | None = None,
+    ) -> AsrJob:
+        """Queue a decode of (n,) float32 16 kHz audio for session ``owner``; ``fresh``: see `AsrJob`."""
         future = asyncio.get_running_loop().create_future()
-        job = AsrJob(priority, next(self._seq), samples, language, future, owner)
+        job = AsrJob(priority, next(self._seq), samples, language, future, owner, fresh)
         if owner not in self._served:  # a newcomer starts level with the least-served, never ahead of all
             self._served[owner] = min(self._served.values(), default=0.0)
         self._jobs.append(job)
@@ -156,6 +169,9 @@ class AsrScheduler:
         try:
             while True:
                 while len(self._running) < self.workers and (job := self._next()) is not None:
+                    if job.fresh is not None and (samples := job.fresh()) is not None:
+                        job.samples = samples
+                    job.started = True
                     self._track()
                     self._running.add(job)
                     task = asyncio.get_running_loop().create_task(self._run(job))

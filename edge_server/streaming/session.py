@@ -3,17 +3,18 @@
 The same engine serves a WebSocket stream (real time) and `POST /transcriptions` (a whole file).
 
 Backend A: Silero VAD cuts the audio into phrases. While a phrase is being spoken it is decoded
-again every ``commit_interval_s`` of new audio (one decode in flight per session), from the
-start of its buffer to the newest audio; `Committer` (commit.py) makes words final as soon as
-two decodes agree on them (or Whisper is sure of them), or when waiting longer would break
-``max_delay_s``, and the words still open go out as a partial. Once words are final the buffer
-keeps only ``commit_context_s`` of them before the open ones, so a decode stays short however
-long the speaker goes on. When the phrase closes, its last decode (started ahead, during the
-closing silence, when it can be) makes the rest final; speech at its end that Whisper skipped is
-decoded again on its own (`_skipped`). Each phrase is decoded with ``phrase_context_s`` of the
-phrase before as context, whose words are not taken again (`Committer`'s ``before``). With
-diarization each decode's audio (from the phrase's own start) is embedded on a pyannote node at
-the same time, and each delta is labelled from the audio it covers (labelling.py).
+again every ``commit_interval_s`` of new audio (one decode in flight per session), from the start
+of its buffer to the newest audio there is when a worker takes the decode; `Committer`
+(commit.py) makes words final as soon as two decodes agree on them, or Whisper is sure of them,
+or when waiting longer would break ``max_delay_s``, and the words still open go out as a partial.
+Once words are final the buffer keeps only ``commit_context_s`` of them before the open ones, so
+a decode stays short however long the speaker goes on. When the phrase closes, its last decode
+(one that runs and holds the whole phrase already, else one started ahead during the closing
+silence, when it can be) makes the rest final; speech at its end that Whisper skipped is decoded
+again on its own (`_skipped`). Each phrase is decoded with ``phrase_context_s`` of the phrase
+before as context, whose words are not taken again (`Committer`'s ``before``). With diarization
+each decode's audio (from the phrase's own start) is embedded on a pyannote node while Whisper
+decodes it, and each delta is labelled from the audio it covers (labelling.py).
 
 Backend B: each closed phrase goes to the upstream relay; no partials, no labels.
 
@@ -42,6 +43,7 @@ from edge_server.streaming.asr_scheduler import AHEAD, FINAL, AsrScheduler
 from edge_server.streaming.commit import Committer, buffer_cut, shifted
 from edge_server.streaming.deltas import phrase_words
 from edge_server.streaming.diarization import Label, SessionSpeakers
+from edge_server.streaming.evidence import Heard
 from edge_server.streaming.pieces import Decode, Piece
 from edge_server.streaming.protocol import DeltaFrame, ErrorFrame, ServerFrame
 from edge_server.streaming.transcribers import PhraseTranscriber
@@ -203,22 +205,54 @@ class Transcription:
             self._audio = self._audio[cut:]
             self._base += cut
 
-    def _decode(self, start: int, end: int, priority: int) -> Decode:
-        """Whisper decodes from ``start``; the voice is embedded from the phrase's own start (the
-        context before it belongs to the phrase before, whose words were labelled already), or
-        from the first point of the phrase's window grid after ``start``: successive decodes then
-        ask for the same windows, which the node answers from its cache."""
+    def _decode(self, start: int, end: int, priority: int, fresh: bool = False) -> Decode:
+        """Whisper decodes from ``start`` to ``end`` while a node hears the voice (`_hear`). ``fresh``:
+        a decode of the open phrase, which takes the newest audio when it starts, and asks for the
+        voice only then (`_starting`)."""
         audio = self._slice(start, end)
-        voice = None
+        if fresh and self._asr is not None:
+            job = self._asr.submit(
+                audio, self.language, priority, self._owner, fresh=lambda: self._starting(decode, audio)
+            )
+            decode = Decode(start, end, job, None)
+            return decode
+        voice, voice_start = self._hear(start, end, audio)
+        return Decode(
+            start,
+            end,
+            self._phrases.submit(audio, self.language, priority, self._owner),
+            voice,
+            voice_start=voice_start,
+        )
+
+    def _hear(self, start: int, end: int, audio: np.ndarray) -> tuple[asyncio.Task[Heard | None] | None, int]:
+        """Ask a node for the voice of ``audio`` (``start``-``end``), and where the audio it hears starts.
+
+        The voice is embedded from the phrase's own start (the context before it belongs to the
+        phrase before, whose words were labelled already), or from the first point of the phrase's
+        window grid after ``start``: successive decodes then ask for the same windows, which the
+        node answers from its cache."""
         voice_start = self._opened + -(-max(0, start - self._opened) // self._grid) * self._grid
         if end - voice_start < self._grid:
             voice_start = max(start, self._opened)
-        if self._voices is not None:
-            loop = asyncio.get_running_loop()
-            heard = audio[voice_start - start :]
-            voice = loop.create_task(self._voices.hear(heard, list(self._voices.live())))
-        job = self._phrases.submit(audio, self.language, priority, self._owner)
-        return Decode(start, end, job, voice, voice_start=voice_start)
+        if self._voices is None:
+            return None, voice_start
+        heard = audio[voice_start - start :]
+        return asyncio.get_running_loop().create_task(self._voices.hear(heard, list(self._voices.live()))), voice_start
+
+    def _starting(self, decode: Decode, audio: np.ndarray) -> np.ndarray | None:
+        """A decode of the open phrase (``audio``) starts after waiting its turn: while its phrase is
+        open and its buffer unchanged, it takes the audio up to the newest (returned; else None: it
+        decodes ``audio``); the node hears the voice of what it decodes."""
+        end = self._segmenter.position
+        extended = None
+        still_open = decode in self._opens and decode.phrase == self._phrase and decode.start == self._buffer
+        if still_open and end - decode.end >= CHUNK:
+            extended = audio = self._slice(decode.start, end)
+            decode.end = end
+            self._decoded_to = max(self._decoded_to, end)
+        decode.voice, decode.voice_start = self._hear(decode.start, decode.end, audio)
+        return extended
 
     def _put(self, piece: Piece) -> None:
         done: asyncio.Future[Piece] = asyncio.get_running_loop().create_future()
@@ -243,7 +277,7 @@ class Transcription:
         if now - self._buffer < MIN_DECODE_S * SAMPLE_RATE:
             return
         self._decoded_to = now
-        decode = self._decode(self._buffer, now, FINAL)
+        decode = self._decode(self._buffer, now, FINAL, fresh=True)
         decode.phrase = self._phrase
         self._opens.append(decode)
         taker = asyncio.get_running_loop().create_task(self._take_open(decode, self._fed, step))
@@ -336,24 +370,26 @@ class Transcription:
 
     async def _close(self, phrase: Phrase) -> None:
         await self._slots.acquire()  # backpressure: at most max_pending_phrases in flight
-        for stale in self._opens:
-            stale.cancel()
-        self._opens, self._taken_to = [], 0
-        self._phrase += 1
         if self._buffer is None:
             self._open_phrase(phrase.start)
         assert self._buffer is not None and self._boundary is not None
         committer, start, boundary = self._committer, self._buffer, self._boundary
+        ahead, self._ahead = self._ahead, None
+        candidates = [d for d in self._opens if d.start == start and d.end >= phrase.end]
+        if ahead is not None and ahead[0] == phrase:
+            candidates.insert(0, ahead[1])
+        # a decode that holds the whole phrase already is its last decode: one that runs, else the one decoded ahead
+        decode = next((d for d in candidates if d.job.started), candidates[0] if candidates else None)
+        for stale in [*self._opens, *([ahead[1]] if ahead else [])]:
+            if stale is not decode:
+                stale.cancel()
+        self._opens, self._taken_to = [], 0
+        self._phrase += 1
         self._buffer = self._boundary = None
         self._closed_to = phrase.end
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == phrase:
-            ahead[1].job.promote()
-            decode = ahead[1]
-        else:
-            if ahead is not None:
-                ahead[1].cancel()
+        if decode is None:
             decode = self._decode(start, phrase.end, FINAL)
+        decode.job.promote()
         audio = self._slice(start, phrase.end)
         before = self._closing
         task = asyncio.get_running_loop().create_task(

@@ -21,6 +21,8 @@ class PhraseJob(Protocol):
     """One phrase being transcribed."""
 
     future: asyncio.Future[list[Segment]]
+    #: It is being transcribed (no longer waiting its turn).
+    started: bool
 
     def promote(self) -> None:
         """Its phrase closed: it is needed now."""
@@ -49,6 +51,7 @@ class RelayJob:
 
     def __init__(self, task: asyncio.Task[list[Segment]]) -> None:
         self.future: asyncio.Future[list[Segment]] = task
+        self.started = True
 
     def promote(self) -> None:
         """Already on its way."""

@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import random
 import re
+import time
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ import pytest
 from appliance.contract.frames import DeltaFrame, ErrorFrame, PartialFrame, ServerFrame
 from appliance.settings import Settings
 from edge_server.streaming.asr_scheduler import AsrScheduler
+from edge_server.streaming.pieces import Decode
 from edge_server.streaming.session import Transcription
 from models.audio import SAMPLE_RATE
 from models.base import Segment, Word
@@ -175,3 +177,49 @@ async def test_partials_carry_only_the_open_words_after_every_final() -> None:
             words = {index_of(w) for w in frame.text.split()}
             assert words and not words & final_so_far
             assert min(words) > max(final_so_far, default=-1)
+
+
+class SlowWhisper(ScriptedWhisper):
+    """The scripted decoder on a busy box: each decode takes a while, and the stream goes on meanwhile."""
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None, words: bool = True) -> list[Segment]:
+        time.sleep(0.03)
+        return super().transcribe(samples, language, words)
+
+
+async def test_on_a_busy_box_a_decode_that_waited_takes_the_newest_audio_and_no_word_is_lost() -> None:
+    recording = sample_audio()
+    scheduler = AsrScheduler(SlowWhisper(recording, agree=True))
+    scheduler.start()
+    deltas: list[DeltaFrame] = []
+    extended: list[bool] = []
+
+    async def emit(frame: ServerFrame) -> None:
+        if isinstance(frame, DeltaFrame):
+            deltas.append(frame)
+
+    session = Transcription(Settings(), "A", emit, language="en", transcriber=scheduler, max_delay_s=2.0)
+    starting = session._starting
+
+    def spy(decode: Decode, audio: np.ndarray) -> np.ndarray | None:
+        taken = starting(decode, audio)
+        extended.append(taken is not None)
+        return taken
+
+    session._starting = spy  # type: ignore[method-assign]
+    try:
+        for fed in range(FRAME, len(recording) + FRAME, FRAME):
+            await session.feed(recording[fed - FRAME : fed])
+            await asyncio.sleep(0.004)  # decodes (0.03 s each, one at a time) fall behind the stream
+        await session.finish()
+    finally:
+        await scheduler.stop()
+    assert any(extended), "no decode waited: the test tests nothing"
+    order = [index_of(w) for f in deltas for w in f.text.split()]
+    assert order == sorted(set(order)), "a word was repeated or went out of order"
+    heard = [
+        i
+        for i in range(int(len(recording) / SAMPLE_RATE / WORD_EVERY_S) + 1)
+        if any(f.start <= i * WORD_EVERY_S + WORD_S / 2 <= f.end for f in deltas)
+    ]
+    assert set(order) == set(heard), "a word inside the transcribed speech was lost"

@@ -120,3 +120,23 @@ async def test_without_owners_the_queue_keeps_its_order() -> None:
         assert engine.order == [1.0, 2.0, 3.0]
     finally:
         await scheduler.stop()
+
+
+async def test_a_job_that_waited_its_turn_decodes_the_audio_there_is_when_it_starts() -> None:
+    engine = RecordingEngine()
+    scheduler = AsrScheduler(engine)
+    scheduler.start()
+    newest = [7.0]
+    try:
+        first = scheduler.submit(job_audio(1), None, FINAL)
+        await asyncio.sleep(0.05)  # the worker is now blocked inside job 1
+        waiting = scheduler.submit(job_audio(2), None, FINAL, fresh=lambda: job_audio(newest[0]))
+        kept = scheduler.submit(job_audio(3), None, FINAL, fresh=lambda: None)
+        newest[0] = 8.0  # more audio came while it waited
+        assert not waiting.started and first.started
+        engine.release.set()
+        await asyncio.gather(first.future, waiting.future, kept.future)
+        assert engine.order == [1, 8, 3]  # the newest audio; None keeps what was submitted
+        assert waiting.started and kept.started
+    finally:
+        await scheduler.stop()
